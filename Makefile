@@ -1,0 +1,48 @@
+# regfleet: `make run` shows the whole story, `make test` is what CI runs.
+
+GO              ?= go
+STATICCHECK_VER := v0.8.2
+BIN             := $(CURDIR)/.bin
+STATICCHECK     := $(BIN)/staticcheck
+FUZZTIME        ?= 60s
+
+.PHONY: all build test check vet lint race bench fuzz run clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+## test: format check, vet, staticcheck and the race-enabled tests.
+test: check vet lint race
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VER)
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+race:
+	$(GO) test -race -timeout 10m ./...
+
+## bench: every benchmark, with allocations.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/wire
+
+## run: the load generator against the embedded simulated cluster, with an outage.
+run:
+	$(GO) run ./cmd/loadgen --clients 2000 --duration 90s --outage down:20s@35s --html report.html --out report.json
+
+clean:
+	rm -rf $(BIN) report.html report.json
