@@ -1,0 +1,48 @@
+// Package loadgen runs fleets of simulated regfleet SDK clients against a
+// Registration Server cluster and reports what they saw: latency,
+// throughput, errors, reachability, delivery, and what happens during and
+// after an outage.
+//
+// The measuring side of the package stands on its own:
+//
+//   - A Recorder collects per-command HdrHistograms (1 µs to 60 s, 3
+//     significant digits) of latencies measured from each operation's
+//     intended send time, errors by class, traffic per endpoint, schedule
+//     lag and late sends, and a per-second series of requests, errors,
+//     latency percentiles and the Green/Red/outbox gauges the engine samples.
+//     Recording is sharded and cheap; it is safe from many goroutines.
+//   - A Pacer hands out the sends of an open-model load at a fixed rate
+//     (after an optional linear ramp-up). Each send's intended time is
+//     computed from the start and its sequence number, so slow replies do
+//     not slow the schedule; sends made late or never made are counted.
+//   - A Report holds a run's figures, with the histograms in their
+//     HdrHistogram encoding. Figures computes an outage's time back to
+//     Green, herd ratio and outbox drain time from the series. Reporters
+//     write it as a text summary, JSON, an HdrHistogram percentile
+//     distribution (.hgrm) or a self-contained HTML page with SVG charts.
+//   - Merge combines the reports of the shards of a run exactly.
+//   - ParseThreshold and Check turn limits such as "p99<500ms" or
+//     "errors<1%" into a pass or fail for CI.
+//
+// A run records like this:
+//
+//	rec, err := loadgen.NewRecorder(loadgen.RecorderConfig{Start: start})
+//	...
+//	pacer, err := loadgen.NewPacer(loadgen.PacerConfig{Rate: 500, Start: start, Recorder: rec})
+//	...
+//	for {
+//		s, err := pacer.Next(ctx)
+//		if err != nil {
+//			break // ctx done: the end of the run
+//		}
+//		go func() {
+//			err := doOperation(ctx)
+//			rec.Record("invite", s.Intended, time.Now(), loadgen.Outcome{Class: classify(err)})
+//		}()
+//	}
+//	// and once a second: rec.Sample(time.Now(), gauges)
+//	report, err := rec.Report(time.Now())
+//	report.AddOutage(outage)
+//	failed := loadgen.Check(report, thresholds...)
+//	err = loadgen.HTMLReporter(report)(file)
+package loadgen

@@ -1,0 +1,198 @@
+package loadgen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// TestMergeEqualsUnion: two shard reports, started in different seconds,
+// merge to exactly the report of one recorder that saw every sample.
+func TestMergeEqualsUnion(t *testing.T) {
+	startA, startB := t0, t0.Add(1700*time.Millisecond)
+	endA, endB := t0.Add(30*time.Second), t0.Add(31700*time.Millisecond)
+	a, b, u := newTestRecorder(t, startA), newTestRecorder(t, startB), newTestRecorder(t, startA)
+
+	rng := rand.New(rand.NewPCG(7, 11))
+	cmds := []string{"poll", "invite", "login"}
+	classes := []string{"", "", "", "", ClassTimeout, ClassRefused}
+	for i := range 20_000 {
+		shard, from := a, startA
+		if rng.IntN(2) == 1 {
+			shard, from = b, startB
+		}
+		intended := from.Add(time.Duration(rng.Int64N(int64(28 * time.Second))))
+		lat := time.Duration(rng.ExpFloat64() * float64(20*time.Millisecond))
+		if i%500 == 0 {
+			lat = 3 * time.Second
+		}
+		o := Outcome{Class: classes[rng.IntN(len(classes))], Endpoint: fmt.Sprintf("http://10.0.0.%d", rng.IntN(3))}
+		cmd := cmds[rng.IntN(len(cmds))]
+		lag := time.Duration(rng.IntN(3)) * 7 * time.Millisecond
+		for _, r := range []*Recorder{shard, u} {
+			r.Record(cmd, intended, intended.Add(lat), o)
+			r.RecordLag(intended, intended.Add(lag))
+			if i%3 == 0 {
+				r.RecordAttempt(intended, o.Endpoint)
+			}
+		}
+	}
+	// Gauges: each shard samples at 200 ms into every second of its run.
+	for sec := int64(0); sec <= 31; sec++ {
+		at := time.Unix(t0.Unix()+sec, 0).Add(200 * time.Millisecond)
+		var sum Gauges
+		for _, s := range []struct {
+			r          *Recorder
+			start, end time.Time
+			g          Gauges
+		}{
+			{a, startA, endA, Gauges{Clients: 50, Green: 40 + sec%10, Red: 10 - sec%10, Outbox: sec}},
+			{b, startB, endB, Gauges{Clients: 30, Green: 30 - sec%5, Red: sec % 5, Outbox: 2 * sec}},
+		} {
+			if at.Before(s.start) || at.After(s.end) {
+				continue
+			}
+			s.r.Sample(at, s.g)
+			sum.Clients += s.g.Clients
+			sum.Green += s.g.Green
+			sum.Red += s.g.Red
+			sum.Outbox += s.g.Outbox
+		}
+		u.Sample(at, sum)
+	}
+	ra, rb, ru := mustReport(t, a, endA), mustReport(t, b, endB), mustReport(t, u, endB)
+	ra.Delivery = &Delivery{Accepted: 10, Received: 9, Duplicated: 1}
+	rb.Delivery = &Delivery{Accepted: 5, Received: 6}
+	ru.Delivery = &Delivery{Accepted: 15, Received: 15, Duplicated: 1}
+	for _, r := range []*Report{ra, rb, ru} {
+		r.Delivery.Settle()
+		r.Config = RunConfig{Clients: 80, Duration: Duration(30 * time.Second)}
+	}
+	ra.Config.Shard, rb.Config.Shard = "0/2", "1/2"
+	before := string(encodeJSON(t, ra)) + string(encodeJSON(t, rb))
+
+	m, err := Merge(ra, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(m.Shards) != "[0/2 1/2]" {
+		t.Errorf("shards = %v", m.Shards)
+	}
+	if m.Requests != 20_000 || m.Total.Count != 20_000 {
+		t.Errorf("merged %d requests, %d latencies, want 20000", m.Requests, m.Total.Count)
+	}
+	if m.Total != ru.Total {
+		t.Errorf("merged latency %+v\nunion latency  %+v", m.Total, ru.Total)
+	}
+	m.Shards = nil
+	if got, want := encodeJSON(t, m), encodeJSON(t, ru); !bytes.Equal(got, want) {
+		t.Errorf("merged report differs from the union's:\n%s", firstDiff(got, want))
+	}
+	if after := string(encodeJSON(t, ra)) + string(encodeJSON(t, rb)); after != before {
+		t.Error("Merge modified its inputs")
+	}
+	// Merging is associative with a single report.
+	one, err := Merge(ru)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.Shards = nil
+	if !bytes.Equal(encodeJSON(t, one), encodeJSON(t, ru)) {
+		t.Error("Merge of one report changes it")
+	}
+}
+
+// firstDiff shows where two encodings first differ.
+func firstDiff(a, b []byte) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	lo := max(0, i-200)
+	return fmt.Sprintf("at byte %d:\n got …%s\nwant …%s", i, a[lo:min(len(a), i+100)], b[lo:min(len(b), i+100)])
+}
+
+func TestMergeGaugesAndOutages(t *testing.T) {
+	mk := func(start time.Time, skip int) *Report {
+		r := newTestRecorder(t, start)
+		for sec := range 10 {
+			if sec == skip {
+				continue
+			}
+			r.Sample(start.Add(time.Duration(sec)*time.Second), Gauges{Clients: 10, Green: int64(sec), Red: int64(10 - sec), Outbox: 1})
+		}
+		rep := mustReport(t, r, start.Add(9*time.Second))
+		rep.AddOutage(Outage{Mode: OutageDown, At: 2 * time.Second, Duration: 3 * time.Second})
+		return rep
+	}
+	a, b := mk(t0, 5), mk(t0, -1)
+	m, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Shard a missed second 5: its sample of second 4 stands in.
+	if p := m.Series.Points[5]; !p.Sampled || p.Green != 4+5 || p.Clients != 20 || p.Outbox != 2 {
+		t.Errorf("second 5 = %+v, want a's second 4 plus b's second 5", p)
+	}
+	if p := m.Series.Points[6]; p.Green != 12 {
+		t.Errorf("second 6 green = %d, want 12", p.Green)
+	}
+	if len(m.Outages) != 1 {
+		t.Fatalf("outages = %+v", m.Outages)
+	}
+	// The outage ends at 5 s; 10 of 20 clients are Green first at 6 s.
+	if o := m.Outages[0]; o.Green50 == nil || time.Duration(*o.Green50) != time.Second || o.Green100 != nil {
+		t.Errorf("merged outage = %+v", o)
+	}
+}
+
+func TestMergeRejects(t *testing.T) {
+	rep := func() *Report { return mustReport(t, newTestRecorder(t, t0), t0.Add(time.Second)) }
+	if _, err := Merge(); err == nil {
+		t.Error("Merge() accepted")
+	}
+	if _, err := Merge(rep(), nil); err == nil {
+		t.Error("Merge with a nil report accepted")
+	}
+	v2 := rep()
+	v2.Version = 2
+	if _, err := Merge(rep(), v2); !errors.Is(err, ErrIncompatible) {
+		t.Errorf("other version: %v", err)
+	}
+	if _, err := Merge(v2, v2); !errors.Is(err, ErrIncompatible) {
+		t.Errorf("unknown version: %v", err)
+	}
+	s := rep()
+	s.Settings.Digits = 2
+	if _, err := Merge(rep(), s); !errors.Is(err, ErrIncompatible) {
+		t.Errorf("other settings: %v", err)
+	}
+	// A histogram whose header disagrees with the report's settings.
+	r := newTestRecorder(t, t0)
+	r.Record("poll", t0, t0.Add(time.Millisecond), Outcome{})
+	lying := mustReport(t, r, t0.Add(time.Second))
+	good := lying.Commands["poll"].Hist
+	other := hdr.New(HistogramLowest, HistogramHighest, 2)
+	_ = other.RecordValue(1000)
+	enc, err := other.Encode(hdr.V2CompressedEncodingCookieBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lying.Commands["poll"].Hist = string(enc)
+	if _, err := Merge(rep(), lying); !errors.Is(err, ErrIncompatible) {
+		t.Errorf("histogram of other settings: %v", err)
+	}
+	lying.Commands["poll"].Hist = "not base64!"
+	if _, err := Merge(rep(), lying); !errors.Is(err, ErrBadReport) {
+		t.Errorf("broken histogram: %v", err)
+	}
+	lying.Commands["poll"].Hist = good
+	if _, err := Merge(rep(), lying); err != nil {
+		t.Errorf("a valid histogram is refused: %v", err)
+	}
+}

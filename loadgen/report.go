@@ -1,0 +1,639 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// ReportVersion is the version of the Report format this package writes and
+// reads. Merge refuses reports of other versions.
+const ReportVersion = 1
+
+// Windows the outage figures look at, unless FigureOptions say otherwise.
+const (
+	// DefaultSteadyWindow is how long before an outage the steady request
+	// rate is averaged over.
+	DefaultSteadyWindow = 10 * time.Second
+	// DefaultPeakWindow is how long after an outage the peak request rate
+	// is looked for.
+	DefaultPeakWindow = 60 * time.Second
+)
+
+// Sentinel errors of reading and merging reports.
+var (
+	// ErrBadReport reports a report that cannot be read: malformed JSON, a
+	// histogram that does not decode, or inconsistent fields.
+	ErrBadReport = errors.New("loadgen: bad report")
+	// ErrIncompatible reports reports that cannot be merged: another format
+	// version or other histogram settings.
+	ErrIncompatible = errors.New("loadgen: incompatible reports")
+)
+
+// Duration is a time.Duration that encodes in JSON as a Go duration string
+// ("1.5s"); it decodes from such a string or from a number of nanoseconds.
+type Duration time.Duration
+
+// String returns d as time.Duration formats it.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, time.Duration(d).String()), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		s, err := strconv.Unquote(string(b))
+		if err != nil {
+			return fmt.Errorf("duration %s: %w", b, err)
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("duration %s is neither a duration string nor nanoseconds", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// HistogramSettings are the geometry of a report's histograms, in
+// microseconds.
+type HistogramSettings struct {
+	Lowest  int64 `json:"lowest_us"`  // lowest discernible value, µs
+	Highest int64 `json:"highest_us"` // highest trackable value, µs
+	Digits  int   `json:"digits"`     // significant digits of the run's histograms
+	// SeriesDigits are the significant digits of the per-second histograms.
+	SeriesDigits int `json:"series_digits"`
+}
+
+// DefaultHistogramSettings returns the settings every Recorder uses.
+func DefaultHistogramSettings() HistogramSettings {
+	return HistogramSettings{Lowest: HistogramLowest, Highest: HistogramHighest, Digits: HistogramDigits, SeriesDigits: SeriesDigits}
+}
+
+// RunConfig is the configuration of the run a report describes, as the
+// engine and the CLI set it. The package only reads RampUp (to place the
+// steady window of the outage figures) and carries the rest.
+type RunConfig struct {
+	URLs          []string `json:"urls,omitempty"`           // servers under test, redacted; empty: the embedded cluster
+	BackupURLs    []string `json:"backup_urls,omitempty"`    // the clients' backup tier
+	Clients       int      `json:"clients"`                  // of the whole fleet, all shards
+	RampUp        Duration `json:"ramp_up"`                  // clients' starts spread over it
+	Duration      Duration `json:"duration"`                 // measured phase, ramp-up included
+	PollInterval  Duration `json:"poll_interval,omitzero"`   // of the clients' poll loops
+	PollJitter    float64  `json:"poll_jitter,omitzero"`     // share of the interval
+	InviteRate    float64  `json:"invite_rate,omitzero"`     // per client per minute
+	Rate          float64  `json:"rate,omitzero"`            // open model, operations/s; 0 = closed model
+	Timeout       Duration `json:"timeout,omitzero"`         // of one attempt
+	ConnPerClient bool     `json:"conn_per_client,omitzero"` // each client its own connection pool
+	Naive         bool     `json:"naive,omitzero"`           // jitter and spread off
+	Outages       []string `json:"outages,omitempty"`        // as ParseOutage reads them
+	Shard         string   `json:"shard,omitempty"`          // "i/n", "" for the whole fleet
+	Seed          int64    `json:"seed,omitzero"`            // of the run's random choices
+}
+
+// Latency summarizes a latency distribution: the number of values, the
+// lowest, the mean, the 50th to 99.9th percentiles and the highest, each at
+// HDR precision (the highest value equivalent to the recorded ones).
+type Latency struct {
+	Count int64    `json:"count"`
+	Min   Duration `json:"min"`
+	Mean  Duration `json:"mean"`
+	P50   Duration `json:"p50"`
+	P90   Duration `json:"p90"`
+	P95   Duration `json:"p95"`
+	P99   Duration `json:"p99"`
+	P999  Duration `json:"p99_9"`
+	Max   Duration `json:"max"`
+}
+
+// CommandStats are the figures of one command.
+type CommandStats struct {
+	Requests      int64            `json:"requests"`                  // operations recorded
+	Errors        int64            `json:"errors"`                    // of which failed
+	ErrorsByClass map[string]int64 `json:"errors_by_class,omitempty"` // failures by Outcome.Class
+	Latency       Latency          `json:"latency"`                   // computed from Hist
+	// Hist is the latency histogram in microseconds, HdrHistogram V2
+	// compressed encoding in base64, as HdrHistogram's tools read it.
+	Hist string `json:"hist"`
+}
+
+// EndpointStats count the traffic of one endpoint.
+type EndpointStats struct {
+	Requests int64 `json:"requests"`           // operations it answered last
+	Errors   int64 `json:"errors"`             // of which failed
+	Attempts int64 `json:"attempts,omitempty"` // requests sent to it, retries included
+}
+
+// Schedule says how well sends kept to their intended times.
+type Schedule struct {
+	// Offered is the number of sends the pacers had due by the end of the
+	// run (open model); 0 when no Pacer reported to the Recorder.
+	Offered int64 `json:"offered"`
+	// Sent is the number of sends whose schedule lag was recorded.
+	Sent int64 `json:"sent"`
+	// Late is the number of sends that started more than Tolerance after
+	// their intended time.
+	Late int64 `json:"late"`
+	// Missed is the number of sends that were due but never handed out.
+	Missed    int64    `json:"missed"`
+	Tolerance Duration `json:"tolerance"`          // the lag a send may have and still be on time
+	Lag       Latency  `json:"lag"`                // schedule lag (actual − intended send time), from LagHist
+	LagHist   string   `json:"lag_hist,omitempty"` // encoded like CommandStats.Hist
+}
+
+// Series is the per-second record of a run. Point i covers the Unix second
+// Start+i, so that series of shards started in different seconds align.
+type Series struct {
+	Start  int64   `json:"start"`  // Unix seconds
+	Points []Point `json:"points"` // one a second from Start
+}
+
+// Point is one second of a Series. Requests, Errors and the latencies are of
+// the operations intended in that second; Attempts are requests put on the
+// wire in it; the gauges are the sample taken in it, if any.
+type Point struct {
+	Requests int64    `json:"req,omitzero"` // operations intended in the second
+	Errors   int64    `json:"err,omitzero"` // of which failed
+	Attempts int64    `json:"att,omitzero"` // requests put on the wire in the second
+	P50      Duration `json:"p50,omitzero"` // latency percentiles of the operations, from Hist
+	P90      Duration `json:"p90,omitzero"`
+	P99      Duration `json:"p99,omitzero"`
+	Max      Duration `json:"max,omitzero"`
+	// Hist is the operations' latency histogram, encoded like
+	// CommandStats.Hist but with HistogramSettings.SeriesDigits.
+	Hist string `json:"hist,omitempty"`
+
+	Sampled  bool  `json:"sampled,omitzero"`   // the gauges below were sampled
+	SampleMs int32 `json:"sample_ms,omitzero"` // when, in ms into the second
+	Clients  int64 `json:"clients,omitzero"`   // Gauges.Clients
+	Green    int64 `json:"green,omitzero"`     // Gauges.Green
+	Red      int64 `json:"red,omitzero"`       // Gauges.Red
+	Outbox   int64 `json:"outbox,omitzero"`    // Gauges.Outbox
+}
+
+// Time returns the start of point i of s.
+func (s Series) Time(i int) time.Time { return time.Unix(s.Start+int64(i), 0) }
+
+// sampleTime returns when the gauges of point i were sampled.
+func (s Series) sampleTime(i int) time.Time {
+	return s.Time(i).Add(time.Duration(s.Points[i].SampleMs) * time.Millisecond)
+}
+
+// OutageFigures say how the fleet lived through one outage.
+type OutageFigures struct {
+	Outage string    `json:"outage"` // as ParseOutage reads it
+	Start  time.Time `json:"start"`  // the outage window
+	End    time.Time `json:"end"`
+	// Green50, Green99 and Green100 are the times from the end of the
+	// outage to the first sample with at least 50%, 99% and all of the
+	// clients Green (0 if the last sample before the end had them already);
+	// nil when the run ended first. Resolution: the sampling interval.
+	Green50  *Duration `json:"green50,omitempty"`
+	Green99  *Duration `json:"green99,omitempty"`  // see Green50
+	Green100 *Duration `json:"green100,omitempty"` // see Green50
+	// RateOf says which per-second series the rates below count:
+	// "attempts" when attempts were recorded, else "requests".
+	RateOf string `json:"rate_of"`
+	// SteadyRate is the mean rate in the whole seconds of the steady window
+	// before the outage; PeakRate the highest 1 s rate in the peak window
+	// from its end.
+	SteadyRate float64 `json:"steady_rate"`
+	PeakRate   float64 `json:"peak_rate"` // see SteadyRate
+	// HerdRatio is PeakRate / SteadyRate; 0 when there was no steady rate.
+	HerdRatio float64 `json:"herd_ratio"`
+	// OutboxBefore is the outbox depth sampled last before the outage;
+	// OutboxPeak the highest from then until drained.
+	OutboxBefore int64 `json:"outbox_before"`
+	OutboxPeak   int64 `json:"outbox_peak"` // see OutboxBefore
+	// Drain is the time from the end of the outage to the first sample with
+	// the outbox back to OutboxBefore or less; nil when the run ended first.
+	Drain *Duration `json:"drain,omitempty"`
+}
+
+// Delivery accounts for the invitations of a run.
+type Delivery struct {
+	Accepted   int64 `json:"accepted"`   // invitations the server accepted
+	Received   int64 `json:"received"`   // distinct invitations their recipients received
+	Duplicated int64 `json:"duplicated"` // extra copies received
+	// Lost is Accepted − Received, not below 0; Settle computes it.
+	Lost int64 `json:"lost"`
+	// DrainPhase is how long the end-of-run phase waited for deliveries.
+	DrainPhase Duration `json:"drain_phase,omitzero"`
+}
+
+// Settle computes d.Lost from the other counts.
+func (d *Delivery) Settle() { d.Lost = max(0, d.Accepted-d.Received) }
+
+// Report is everything a run measured, in a form that encodes to JSON and
+// merges exactly with the reports of the other shards of the same run: the
+// histograms travel in their HdrHistogram encoding, the series is aligned on
+// Unix seconds. Recorder.Report builds one; the engine then fills Config and
+// Delivery and calls AddOutage for each outage. The summaries (Latency
+// fields, Total, Point percentiles) are derived from the histograms by
+// Recompute.
+type Report struct {
+	Version  int               `json:"version"`   // ReportVersion when written
+	Settings HistogramSettings `json:"histogram"` // geometry of every histogram in the report
+	Config   RunConfig         `json:"config"`    // set by the engine
+	// Shards lists the shards merged into this report; empty for a report
+	// of a single process.
+	Shards []string  `json:"shards,omitempty"`
+	Start  time.Time `json:"start"` // the run's start (the Recorder's)
+	End    time.Time `json:"end"`   // and end
+
+	Total     Latency                  `json:"total"`                     // latency of all commands
+	Requests  int64                    `json:"requests"`                  // operations recorded
+	Errors    int64                    `json:"errors"`                    // of which failed
+	Clipped   int64                    `json:"clipped,omitzero"`          // latencies beyond the histogram, recorded as its highest value
+	Commands  map[string]*CommandStats `json:"commands"`                  // by command name
+	ByClass   map[string]int64         `json:"errors_by_class,omitempty"` // failures by Outcome.Class, all commands
+	Endpoints map[string]EndpointStats `json:"endpoints,omitempty"`       // by endpoint URL
+	Schedule  Schedule                 `json:"schedule"`                  // how sends kept to their intended times
+	Series    Series                   `json:"series"`                    // the per-second record
+	Outages   []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage
+	Delivery  *Delivery                `json:"delivery,omitempty"`        // set by the engine; nil when not counted
+}
+
+// Elapsed returns the length of the run.
+func (r *Report) Elapsed() time.Duration { return r.End.Sub(r.Start) }
+
+// Rate returns the mean operations per second over the run.
+func (r *Report) Rate() float64 {
+	s := r.Elapsed().Seconds()
+	if s <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / s
+}
+
+// ErrorRatio returns the share of operations that failed, 0 to 1.
+func (r *Report) ErrorRatio() float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return float64(r.Errors) / float64(r.Requests)
+}
+
+// CommandNames returns the report's commands, sorted.
+func (r *Report) CommandNames() []string { return slices.Sorted(maps.Keys(r.Commands)) }
+
+// Histogram decodes the latency histogram of command cmd, or of all
+// commands merged when cmd is "". An unknown command yields an empty
+// histogram.
+func (r *Report) Histogram(cmd string) (*hdr.Histogram, error) {
+	if cmd != "" {
+		c, ok := r.Commands[cmd]
+		if !ok {
+			return newHistogram(), nil
+		}
+		return r.decode(c.Hist, "command "+cmd)
+	}
+	all := newHistogram()
+	for _, name := range r.CommandNames() {
+		h, err := r.decode(r.Commands[name].Hist, "command "+name)
+		if err != nil {
+			return nil, err
+		}
+		all.Merge(h)
+	}
+	return all, nil
+}
+
+// decode decodes an encoded histogram of the report and checks that it has
+// the report's settings.
+func (r *Report) decode(enc, what string) (*hdr.Histogram, error) {
+	if enc == "" {
+		return newHistogram(), nil
+	}
+	h, err := hdr.Decode([]byte(enc))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: histogram: %v", ErrBadReport, what, err)
+	}
+	if err := r.checkGeometry(what, h.LowestTrackableValue(), h.HighestTrackableValue(), h.SignificantFigures(), r.Settings.Digits); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// decodePacked is decode for the per-second histograms.
+func (r *Report) decodePacked(enc, what string) (*hdr.PackedHistogram, error) {
+	if enc == "" {
+		return newPacked(), nil
+	}
+	h, err := hdr.DecodePacked([]byte(enc))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: histogram: %v", ErrBadReport, what, err)
+	}
+	if err := r.checkGeometry(what, h.LowestTrackableValue(), h.HighestTrackableValue(), h.SignificantFigures(), r.Settings.SeriesDigits); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// checkGeometry checks a decoded histogram's geometry against r's settings.
+func (r *Report) checkGeometry(what string, lo, hi, digits int64, wantDigits int) error {
+	if lo != r.Settings.Lowest || hi != r.Settings.Highest || digits != int64(wantDigits) {
+		return fmt.Errorf("%w: %s: histogram of %d to %d with %d digits, report says %d to %d with %d",
+			ErrIncompatible, what, lo, hi, digits, r.Settings.Lowest, r.Settings.Highest, wantDigits)
+	}
+	return nil
+}
+
+// Recompute derives the summaries of r from its histograms and series: the
+// latency of each command, the total, the schedule lag, the per-second
+// percentiles, the request and error totals, and the figures of each outage
+// already in r.Outages. Merge calls it; call it after changing the
+// histograms or the series by hand.
+func (r *Report) Recompute() error {
+	all := newHistogram()
+	r.Requests, r.Errors = 0, 0
+	for _, name := range r.CommandNames() {
+		c := r.Commands[name]
+		h, err := r.decode(c.Hist, "command "+name)
+		if err != nil {
+			return err
+		}
+		c.Latency = latencyOf(h)
+		all.Merge(h)
+		r.Requests += c.Requests
+		r.Errors += c.Errors
+	}
+	r.Total = latencyOf(all)
+	lag, err := r.decode(r.Schedule.LagHist, "schedule lag")
+	if err != nil {
+		return err
+	}
+	r.Schedule.Lag = latencyOf(lag)
+	for i := range r.Series.Points {
+		p := &r.Series.Points[i]
+		h, err := r.decodePacked(p.Hist, fmt.Sprintf("second %d", i))
+		if err != nil {
+			return err
+		}
+		p.P50, p.P90, p.P99, p.Max = 0, 0, 0, 0
+		if h.TotalCount() > 0 {
+			p.P50 = Duration(usDur(h.ValueAtPercentile(50)))
+			p.P90 = Duration(usDur(h.ValueAtPercentile(90)))
+			p.P99 = Duration(usDur(h.ValueAtPercentile(99)))
+			p.Max = Duration(usDur(h.Max()))
+		}
+	}
+	opt := r.figureOptions()
+	for i, o := range r.Outages {
+		r.Outages[i] = Figures(r.Series, o.Outage, o.Start, o.End, opt)
+	}
+	return nil
+}
+
+// AddOutage adds the figures of outage o, whose At is counted from r.Start,
+// to r.Outages, and adds it to r.Config.Outages if it is not there yet.
+func (r *Report) AddOutage(o Outage) {
+	start := r.Start.Add(o.At)
+	r.Outages = append(r.Outages, Figures(r.Series, o.String(), start, start.Add(o.Duration), r.figureOptions()))
+	if !slices.Contains(r.Config.Outages, o.String()) {
+		r.Config.Outages = append(r.Config.Outages, o.String())
+	}
+}
+
+func (r *Report) figureOptions() FigureOptions {
+	return FigureOptions{NotBefore: r.Start.Add(time.Duration(r.Config.RampUp))}
+}
+
+// Validate checks that r can be read and merged: its version, and that every
+// histogram decodes with r's settings.
+func (r *Report) Validate() error {
+	if r.Version != ReportVersion {
+		return fmt.Errorf("%w: version %d, this build reads version %d", ErrIncompatible, r.Version, ReportVersion)
+	}
+	if r.Settings != DefaultHistogramSettings() {
+		return fmt.Errorf("%w: histogram settings %+v, this build records %+v", ErrIncompatible, r.Settings, DefaultHistogramSettings())
+	}
+	for name, c := range r.Commands {
+		if c == nil {
+			return fmt.Errorf("%w: command %s has no figures", ErrBadReport, name)
+		}
+		if _, err := r.decode(c.Hist, "command "+name); err != nil {
+			return err
+		}
+	}
+	if _, err := r.decode(r.Schedule.LagHist, "schedule lag"); err != nil {
+		return err
+	}
+	for i, p := range r.Series.Points {
+		if _, err := r.decodePacked(p.Hist, fmt.Sprintf("second %d", i)); err != nil {
+			return err
+		}
+	}
+	if r.End.Before(r.Start) {
+		return fmt.Errorf("%w: end %s before start %s", ErrBadReport, r.End, r.Start)
+	}
+	return nil
+}
+
+// ReadReport reads a report written by JSONReporter and validates it.
+func ReadReport(rd io.Reader) (*Report, error) {
+	var r Report
+	dec := json.NewDecoder(rd)
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadReport, err)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// latencyOf summarizes h, whose values are microseconds.
+func latencyOf(h *hdr.Histogram) Latency {
+	n := h.TotalCount()
+	if n == 0 {
+		return Latency{}
+	}
+	q := h.ValueAtPercentiles([]float64{50, 90, 95, 99, 99.9})
+	d := func(us int64) Duration { return Duration(usDur(us)) }
+	return Latency{
+		Count: n,
+		Min:   d(h.Min()),
+		Mean:  Duration(h.Mean() * float64(time.Microsecond)),
+		P50:   d(q[50]),
+		P90:   d(q[90]),
+		P95:   d(q[95]),
+		P99:   d(q[99]),
+		P999:  d(q[99.9]),
+		Max:   d(h.Max()),
+	}
+}
+
+// FigureOptions are the windows Figures looks at. The zero value means the
+// defaults.
+type FigureOptions struct {
+	// SteadyWindow is how long before the outage the steady rate is
+	// averaged over; zero means DefaultSteadyWindow.
+	SteadyWindow time.Duration
+	// PeakWindow is how long after the outage the peak rate is looked for;
+	// zero means DefaultPeakWindow.
+	PeakWindow time.Duration
+	// NotBefore keeps the steady window after the ramp-up.
+	NotBefore time.Time
+}
+
+// Figures computes the figures of an outage from start to end out of series
+// s. It is a pure function of its arguments.
+func Figures(s Series, outage string, start, end time.Time, opt FigureOptions) OutageFigures {
+	if opt.SteadyWindow <= 0 {
+		opt.SteadyWindow = DefaultSteadyWindow
+	}
+	if opt.PeakWindow <= 0 {
+		opt.PeakWindow = DefaultPeakWindow
+	}
+	f := OutageFigures{Outage: outage, Start: start, End: end}
+	for _, g := range []struct {
+		dst      **Duration
+		permille int64
+	}{{&f.Green50, 500}, {&f.Green99, 990}, {&f.Green100, 1000}} {
+		if d, ok := TimeToGreen(s, end, g.permille); ok {
+			*g.dst = ptr(Duration(d))
+		}
+	}
+	steadyFrom := start.Add(-opt.SteadyWindow)
+	if opt.NotBefore.After(steadyFrom) {
+		steadyFrom = opt.NotBefore
+	}
+	f.RateOf = "requests"
+	rates := RequestRates(s)
+	if hasAttempts(s) {
+		f.RateOf = "attempts"
+		rates = AttemptRates(s)
+	}
+	f.SteadyRate, f.PeakRate, f.HerdRatio = Herd(s.Start, rates, steadyFrom, start, end, end.Add(opt.PeakWindow))
+	f.OutboxBefore, f.OutboxPeak, f.Drain = drainOf(s, start, end)
+	return f
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func hasAttempts(s Series) bool {
+	for _, p := range s.Points {
+		if p.Attempts > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// RequestRates returns the operations of each second of s.
+func RequestRates(s Series) []int64 {
+	out := make([]int64, len(s.Points))
+	for i, p := range s.Points {
+		out[i] = p.Requests
+	}
+	return out
+}
+
+// AttemptRates returns the attempts of each second of s.
+func AttemptRates(s Series) []int64 {
+	out := make([]int64, len(s.Points))
+	for i, p := range s.Points {
+		out[i] = p.Attempts
+	}
+	return out
+}
+
+// TimeToGreen returns the time from end to the first gauge sample of s taken
+// at or after end with at least permille/1000 of the clients Green (of
+// Clients, or of Green+Red when Clients was not sampled); 0 if the last
+// sample before end already had them (the fleet rode the outage out). ok is
+// false when no such sample exists.
+func TimeToGreen(s Series, end time.Time, permille int64) (d time.Duration, ok bool) {
+	green := func(p Point) bool {
+		total := p.Clients
+		if total == 0 {
+			total = p.Green + p.Red
+		}
+		return total > 0 && p.Green*1000 >= permille*total
+	}
+	last := -1 // the last sample before end
+	for i, p := range s.Points {
+		if p.Sampled && s.sampleTime(i).Before(end) {
+			last = i
+		}
+	}
+	if last >= 0 && green(s.Points[last]) {
+		return 0, true
+	}
+	for i, p := range s.Points {
+		if at := s.sampleTime(i); p.Sampled && !at.Before(end) && green(p) {
+			return at.Sub(end), true
+		}
+	}
+	return 0, false
+}
+
+// Herd computes the herd ratio from per-second rates whose index 0 is Unix
+// second base: steady is the mean rate over the whole seconds in
+// [steadyFrom, outageStart), peak the highest rate of a second that starts
+// in [floor(outageEnd), peakUntil), and ratio is peak / steady, or 0 when
+// steady is 0.
+func Herd(base int64, rates []int64, steadyFrom, outageStart, outageEnd, peakUntil time.Time) (steady, peak, ratio float64) {
+	var sum, n int64
+	for i, v := range rates {
+		t := time.Unix(base+int64(i), 0)
+		if t.Before(steadyFrom) || t.Add(time.Second).After(outageStart) {
+			continue
+		}
+		sum += v
+		n++
+	}
+	if n > 0 {
+		steady = float64(sum) / float64(n)
+	}
+	from := outageEnd.Unix()
+	for i, v := range rates {
+		sec := base + int64(i)
+		if sec < from || !time.Unix(sec, 0).Before(peakUntil) {
+			continue
+		}
+		peak = max(peak, float64(v))
+	}
+	if steady > 0 {
+		ratio = peak / steady
+	}
+	return steady, peak, ratio
+}
+
+// drainOf returns the outbox depth sampled last before start, the peak from
+// then until it is back to that depth after end, and the time from end until
+// it is (nil if never).
+func drainOf(s Series, start, end time.Time) (before, peak int64, drain *Duration) {
+	for i, p := range s.Points {
+		if !p.Sampled {
+			continue
+		}
+		at := s.sampleTime(i)
+		if at.Before(start) {
+			before = p.Outbox
+			continue
+		}
+		peak = max(peak, p.Outbox)
+		if !at.Before(end) && p.Outbox <= before {
+			return before, max(peak, before), ptr(Duration(at.Sub(end)))
+		}
+	}
+	return before, max(peak, before), nil
+}

@@ -1,0 +1,203 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// A Reporter writes a report in one format. Reporters are small values made
+// by TextReporter, JSONReporter, HgrmReporter and HTMLReporter; the caller
+// chooses where they write.
+type Reporter func(io.Writer) error
+
+// JSONReporter writes r as indented JSON, the form ReadReport reads and Merge
+// combines.
+func JSONReporter(r *Report) Reporter {
+	return func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+}
+
+// HgrmReporter writes the latency distribution of command cmd (all commands
+// when cmd is "") in the HdrHistogram percentile distribution format that
+// wrk2 and the HdrHistogram tools print and plot: Value (milliseconds),
+// Percentile, TotalCount and 1/(1-Percentile), five steps per halving of the
+// remaining percentile, then the Mean, StdDeviation, Max, Total count,
+// Buckets and SubBuckets footer.
+func HgrmReporter(r *Report, cmd string) Reporter {
+	return func(w io.Writer) error {
+		h, err := r.Histogram(cmd)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if _, err := h.PercentilesPrint(&buf, 5, 1000); err != nil {
+			return err
+		}
+		// The library's header uses tabs; the C and Java tools (and wrk2)
+		// align it in columns.
+		body := buf.Bytes()
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			body = body[i+1:]
+		}
+		if _, err := fmt.Fprintf(w, "%12s %12s %12s %12s\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)"); err != nil {
+			return err
+		}
+		_, err = w.Write(body)
+		return err
+	}
+}
+
+// TextReporter writes a human-readable summary of r: the run, totals and
+// latency, schedule keeping, a table per command, errors by class,
+// endpoints, each outage's figures and delivery accounting.
+func TextReporter(r *Report) Reporter {
+	return func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+		p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+
+		p("Run\t%s  elapsed %s  clients %d  %s", r.Start.UTC().Format("2006-01-02 15:04:05 MST"),
+			fmtDur(r.Elapsed()), r.Config.Clients, modelOf(r.Config))
+		if r.Config.Shard != "" {
+			p("  shard %s", r.Config.Shard)
+		}
+		if len(r.Shards) > 0 {
+			p("  merged from %d shards", len(r.Shards))
+		}
+		p("\n")
+		target := "embedded cluster"
+		if len(r.Config.URLs) > 0 {
+			target = strings.Join(r.Config.URLs, ", ")
+		}
+		p("Target\t%s\n", target)
+		p("Operations\ttotal %d  rate %.1f/s  errors %d (%s)", r.Requests, r.Rate(), r.Errors, pct(r.Errors, r.Requests))
+		if r.Clipped > 0 {
+			p("  beyond %s: %d", fmtDur(usDur(r.Settings.Highest)), r.Clipped)
+		}
+		p("\n")
+		p("Latency\t%s\n", latencyLine(r.Total))
+		s := r.Schedule
+		p("Schedule\toffered %d  sent %d  late %d (>%s)  missed %d  lag p99 %s  max %s\n",
+			s.Offered, s.Sent, s.Late, fmtDur(time.Duration(s.Tolerance)), s.Missed,
+			fmtDur(time.Duration(s.Lag.P99)), fmtDur(time.Duration(s.Lag.Max)))
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+
+		if len(r.Commands) > 0 {
+			fmt.Fprintln(bw)
+			p("Command\tRequests\tErrors\tp50\tp90\tp99\tp99.9\tMax\n")
+			for _, name := range r.CommandNames() {
+				c := r.Commands[name]
+				l := c.Latency
+				p("%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", name, c.Requests, c.Errors,
+					fmtDur(time.Duration(l.P50)), fmtDur(time.Duration(l.P90)), fmtDur(time.Duration(l.P99)),
+					fmtDur(time.Duration(l.P999)), fmtDur(time.Duration(l.Max)))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if len(r.ByClass) > 0 {
+			fmt.Fprintln(bw)
+			p("Error class\tCount\n")
+			for _, class := range slices.Sorted(maps.Keys(r.ByClass)) {
+				p("%s\t%d\n", class, r.ByClass[class])
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if len(r.Endpoints) > 0 {
+			fmt.Fprintln(bw)
+			p("Endpoint\tRequests\tErrors\tAttempts\n")
+			for _, ep := range slices.Sorted(maps.Keys(r.Endpoints)) {
+				e := r.Endpoints[ep]
+				p("%s\t%d\t%d\t%d\n", ep, e.Requests, e.Errors, e.Attempts)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		for _, o := range r.Outages {
+			fmt.Fprintln(bw)
+			p("Outage\t%s  from %s to %s\n", o.Outage, fmtDur(o.Start.Sub(r.Start)), fmtDur(o.End.Sub(r.Start)))
+			p("  Green again\t50%% after %s  99%% after %s  100%% after %s\n", optDur(o.Green50), optDur(o.Green99), optDur(o.Green100))
+			herd := "n/a (no steady rate before the outage)"
+			if o.SteadyRate > 0 {
+				herd = fmt.Sprintf("%.2f  (peak %.0f/s after, steady %.1f/s before, %s)", o.HerdRatio, o.PeakRate, o.SteadyRate, o.RateOf)
+			}
+			p("  Herd ratio\t%s\n", herd)
+			p("  Outbox\tbefore %d  peak %d  drained after %s\n", o.OutboxBefore, o.OutboxPeak, optDur(o.Drain))
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if d := r.Delivery; d != nil {
+			fmt.Fprintln(bw)
+			p("Delivery\taccepted %d  received %d  lost %d (%s)  duplicated %d", d.Accepted, d.Received, d.Lost, pct(d.Lost, d.Accepted), d.Duplicated)
+			if d.DrainPhase > 0 {
+				p("  after a drain phase of %s", fmtDur(time.Duration(d.DrainPhase)))
+			}
+			p("\n")
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		return bw.Flush()
+	}
+}
+
+func modelOf(c RunConfig) string {
+	if c.Rate > 0 {
+		return fmt.Sprintf("open model %g ops/s", c.Rate)
+	}
+	return "closed model"
+}
+
+func latencyLine(l Latency) string {
+	d := func(v Duration) string { return fmtDur(time.Duration(v)) }
+	return fmt.Sprintf("min %s  mean %s  p50 %s  p90 %s  p95 %s  p99 %s  p99.9 %s  max %s",
+		d(l.Min), d(l.Mean), d(l.P50), d(l.P90), d(l.P95), d(l.P99), d(l.P999), d(l.Max))
+}
+
+func pct(n, of int64) string {
+	if of == 0 {
+		return "0%"
+	}
+	return fmt.Sprintf("%.3g%%", 100*float64(n)/float64(of))
+}
+
+func optDur(d *Duration) string {
+	if d == nil {
+		return "never"
+	}
+	return fmtDur(time.Duration(*d))
+}
+
+// fmtDur formats d with about four significant digits.
+func fmtDur(d time.Duration) string {
+	a := d
+	if a < 0 {
+		a = -a
+	}
+	// Keep four significant digits: 1.234ms, 12.35ms, 123.5ms, 1.235s.
+	for unit := time.Duration(1); unit < time.Hour; unit *= 10 {
+		if a < 10000*unit {
+			d = d.Round(unit)
+			break
+		}
+	}
+	return d.String()
+}
