@@ -323,16 +323,16 @@ func (s *store) sendCommentLocked(u *user, req *wire.Request, now time.Time, r *
 	if len(tos) == 0 {
 		return excInvalid("recipients")
 	}
-	msgs := make([]*message, 0, len(tos))
-	for _, to := range tos {
-		m, e := s.newMessageLocked(to, "comment", u.name, spaceID, text, req.RequestID, now)
-		if e != nil {
-			return e
-		}
-		msgs = append(msgs, m)
+	// The messages differ only in the recipient: build and measure one
+	// (an encoding of the text), then file a copy per recipient.
+	first, e := s.newMessageLocked(tos[0], "comment", u.name, spaceID, text, req.RequestID, now)
+	if e != nil {
+		return e
 	}
-	for _, m := range msgs {
-		s.storeLocked(m)
+	for _, to := range tos {
+		m := *first
+		m.to = to
+		s.storeLocked(&m)
 	}
 	s.nextComment++
 	s.ctr.comments.Add(1)

@@ -219,9 +219,10 @@ func TestCountersConnections(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 3)
+	body := []byte("<teamdrive><command>getsettings</command></teamdrive>")
 	for range 3 {
 		go func() {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URLs()[0]+wire.HealthPath, nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.URLs()[0]+wire.APIPath, bytesReader(body))
 			resp, err := hc.Do(req)
 			if err == nil {
 				resp.Body.Close()

@@ -26,13 +26,16 @@ type Counters struct {
 	RequestsByInstance []int64 `json:"requests_by_instance"`
 	// HealthChecks counts requests to /healthz, all instances together.
 	HealthChecks int64 `json:"health_checks"`
-	// Replies counts outcomes by class: "ok" (a result), "exception",
-	// "4xx", "5xx" (500 from ErrorRate), "503" (Unavailable), "reset"
-	// (connection closed mid-reply, or dropped by Down) and "hang" (a
+	// Replies counts the outcome of each API request by class: "ok" (a
+	// result), "exception", "4xx", "5xx" (500 from ErrorRate), "503"
+	// (Unavailable), "reset" (connection closed mid-reply, or dropped by
+	// Down; a cut reply counts only here, whatever it held) and "hang" (a
 	// request that began to hang; when released it is counted again by how
-	// it ended, unless its client gave up).
+	// it ended, unless its client gave up). Health checks are not counted
+	// here, whatever answered them.
 	Replies map[string]int64 `json:"replies"`
-	// Exceptions counts exception replies by primary code.
+	// Exceptions counts exception replies by primary code (those counted
+	// in Replies["exception"]).
 	Exceptions map[string]int64 `json:"exceptions"`
 	// OpenConns and PeakConns are the connections open now and the most
 	// open at once, over all instances. Through Transport, which has no
@@ -160,10 +163,14 @@ func (c *counters) command(i int) { c.commands[i].Add(1) }
 
 func (c *counters) reply(cl replyClass) { c.classes[cl].Add(1) }
 
-func (c *counters) exception(code int) {
-	c.classes[classException].Add(1)
+// outcome counts the reply of one executed API request.
+func (c *counters) outcome(o outcome) {
+	c.classes[o.class].Add(1)
+	if o.class != classException {
+		return
+	}
 	c.excMu.Lock()
-	c.exceptions[code]++
+	c.exceptions[o.code]++
 	c.excMu.Unlock()
 }
 

@@ -211,22 +211,29 @@ func (in *Instance) serve(r *http.Request, sk sink) {
 
 // gate applies the instance's faults to one request. It returns false when
 // the request was answered or dropped; otherwise the request is to be served,
-// and reset says whether its reply is to be cut.
-func (in *Instance) gate(r *http.Request, sk sink) (serve, reset bool) {
+// and reset says whether its reply is to be cut. api says whether the request
+// is an API call, whose outcome Counters.Replies counts (health checks are
+// not counted there).
+func (in *Instance) gate(r *http.Request, sk sink, api bool) (serve, reset bool) {
 	c := in.c
+	count := func(cl replyClass) {
+		if api {
+			c.ctr.reply(cl)
+		}
+	}
 	hung, delayed := false, false
 	for {
 		st := in.fault.Load()
 		f := st.f
 		switch {
 		case f.Down:
-			c.ctr.reply(classReset)
+			count(classReset)
 			sk.drop()
 			return false, false
 		case f.Hang:
 			if !hung {
 				hung = true
-				c.ctr.reply(classHang)
+				count(classHang)
 			}
 			if !in.wait(r, st, nil) {
 				sk.drop()
@@ -248,7 +255,7 @@ func (in *Instance) gate(r *http.Request, sk sink) (serve, reset bool) {
 			}
 			continue
 		case f.Unavailable:
-			c.ctr.reply(class503)
+			count(class503)
 			resp := textResponse(http.StatusServiceUnavailable, "service unavailable")
 			if f.RetryAfter > 0 {
 				resp.retryAfter = strconv.FormatInt(int64((f.RetryAfter+time.Second-1)/time.Second), 10)
@@ -256,7 +263,7 @@ func (in *Instance) gate(r *http.Request, sk sink) (serve, reset bool) {
 			sk.reply(in, resp)
 			return false, false
 		case f.ErrorRate > 0 && rand.Float64() < f.ErrorRate:
-			c.ctr.reply(class5xx)
+			count(class5xx)
 			sk.reply(in, textResponse(http.StatusInternalServerError, "internal server error"))
 			return false, false
 		}
@@ -282,7 +289,7 @@ func (in *Instance) wait(r *http.Request, st *faultState, timer <-chan time.Time
 }
 
 func (in *Instance) health(r *http.Request, sk sink) {
-	serve, reset := in.gate(r, sk)
+	serve, reset := in.gate(r, sk, false)
 	if !serve {
 		return
 	}
@@ -363,36 +370,45 @@ func (in *Instance) api(r *http.Request, sk sink) {
 		return
 	}
 
-	serve, reset := in.gate(r, sk)
+	serve, reset := in.gate(r, sk, true)
 	if !serve {
 		return
 	}
 
 	outBuf := getBuf()
 	defer putBuf(outBuf)
-	out, status := in.exec(r, body, (*outBuf)[:0])
+	out, status, oc := in.exec(r, body, (*outBuf)[:0])
 	*outBuf = out[:0]
 	resp := &response{status: status, ctype: hdrXML, body: out}
 	if status != http.StatusOK {
 		resp.ctype = hdrText
 	}
+	// One outcome per request, counted before the client can see it: a cut
+	// reply is a reset, whatever it held.
 	if reset {
 		c.ctr.reply(classReset)
 		sk.reset(in, resp)
 		return
 	}
+	c.ctr.outcome(oc)
 	sk.reply(in, resp)
 }
 
+// outcome is the reply class of an executed request, and the exception code
+// when the class is classException.
+type outcome struct {
+	class replyClass
+	code  int
+}
+
 // exec decodes and applies a request body, appending the reply to dst. It
-// counts the command and the reply class.
-func (in *Instance) exec(r *http.Request, body, dst []byte) ([]byte, int) {
+// counts the command and returns the reply's outcome for the caller to count.
+func (in *Instance) exec(r *http.Request, body, dst []byte) ([]byte, int, outcome) {
 	c := in.c
 	req, err := wire.DecodeRequest(body)
 	if err != nil && !errors.Is(err, wire.ErrMissingCommand) {
 		c.ctr.command(cmdInvalid)
-		c.ctr.reply(class4xx)
-		return append(dst, "bad request: body is not a <teamdrive> request document\n"...), http.StatusBadRequest
+		return append(dst, "bad request: body is not a <teamdrive> request document\n"...), http.StatusBadRequest, outcome{class: class4xx}
 	}
 	var e *wire.Exception
 	switch {
@@ -411,15 +427,13 @@ func (in *Instance) exec(r *http.Request, body, dst []byte) ([]byte, int) {
 		var out []byte
 		out, e, _ = c.store.exec(dst, req)
 		if e == nil {
-			c.ctr.reply(classOK)
-			return out, http.StatusOK
+			return out, http.StatusOK, outcome{class: classOK}
 		}
 	}
-	c.ctr.exception(e.PrimaryCode)
 	out, err := wire.AppendReply(dst, &wire.Reply{Exception: e})
 	if err != nil {
 		// An exception of fixed, short fields always encodes.
-		return append(dst, "internal error\n"...), http.StatusInternalServerError
+		return append(dst, "internal error\n"...), http.StatusInternalServerError, outcome{class: class5xx}
 	}
-	return out, http.StatusOK
+	return out, http.StatusOK, outcome{class: classException, code: e.PrimaryCode}
 }

@@ -2,6 +2,7 @@ package regsim
 
 import (
 	"encoding/base64"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,5 +216,44 @@ func TestMessageExpiry(t *testing.T) {
 	cs := c.Counters()
 	if cs.MessagesExpired != 2 || cs.MessagesExpiredUnacked != 1 || cs.MessagesPending != 0 {
 		t.Fatalf("expired %d unacked %d pending %d", cs.MessagesExpired, cs.MessagesExpiredUnacked, cs.MessagesPending)
+	}
+}
+
+// TestCommentToManyRecipientsEncodesOnce guards the store lock against a
+// large comment to many recipients: its messages differ only in the
+// recipient, so storing them must not cost one reply encoding of the text
+// per recipient (with 1,000 users a 900 KiB comment once held the lock for
+// seconds and allocated gigabytes).
+func TestCommentToManyRecipientsEncodesOnce(t *testing.T) {
+	const users = 64
+	c, hc := memCluster(t, Config{Users: users})
+	s := newSession(t, hc, c.URLs()[0], "user0")
+	names := make([]string, users)
+	for i := range names {
+		names[i] = "user" + strconv.Itoa(i)
+	}
+	text := strings.Repeat("a", 256<<10)
+	req := s.req(wire.CmdSendComment, "wide", "spaceid", "1", "fileid", "2", "text", text, "recipients", strings.Join(names, ","))
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, e, _ := c.store.exec(nil, req)
+	runtime.ReadMemStats(&after)
+	if e != nil {
+		t.Fatal(e)
+	}
+	// One encoding of the text, its buffer grown by doubling, allocates
+	// about 4×len(text); one per recipient would be 64 times that.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16*uint64(len(text)) {
+		t.Fatalf("storing a %d KiB comment for %d recipients allocated %d KiB", len(text)>>10, users, alloc>>10)
+	}
+	for _, name := range names {
+		if ms := c.Messages(name); len(ms) != 1 || ms[0].Payload != text || ms[0].Type != "comment" || ms[0].From != "user0" {
+			t.Fatalf("%s holds %d messages", name, len(ms))
+		}
+	}
+	// Each recipient's message has its own id.
+	if a, b := c.Messages("user1")[0].ID, c.Messages("user2")[0].ID; a == b {
+		t.Fatalf("two recipients share message id %s", a)
 	}
 }

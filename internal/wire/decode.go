@@ -16,7 +16,19 @@ const maxFields = 100_000
 // DecodeRequest decodes a request body. It fails with a *DecodeError when the
 // body is over MaxBodySize, not well-formed XML, not a <teamdrive> document,
 // has nested elements, a non-numeric <requesttime>, or no <command>.
+//
+// Documents in the canonical form that EncodeRequest writes are decoded by a
+// fast path of this package; anything else goes through encoding/xml. Both
+// give the same result (see decodeRequestFast).
 func DecodeRequest(body []byte) (*Request, error) {
+	if r, ok := decodeRequestFast(body); ok {
+		return r, nil
+	}
+	return decodeRequestXML(body)
+}
+
+// decodeRequestXML is DecodeRequest by encoding/xml, for every document.
+func decodeRequestXML(body []byte) (*Request, error) {
 	d, err := newDecoder(body)
 	if err != nil {
 		return nil, err
@@ -167,11 +179,22 @@ func (d *decoder) token() (xml.Token, error) {
 		}
 		var se *xml.SyntaxError
 		if errors.As(err, &se) {
-			return nil, decodeErr(ErrMalformed, "line %d: %s", se.Line, se.Msg)
+			return nil, decodeErr(ErrMalformed, "line %d: %s", se.Line, syntaxMsg(se.Msg))
 		}
-		return nil, decodeErr(ErrMalformed, "%v", err)
+		// encoding/xml's other errors quote the XML declaration's version
+		// or encoding.
+		return nil, decodeErr(ErrMalformed, "unsupported XML declaration")
 	}
 	return tok, nil
+}
+
+// syntaxMsg returns encoding/xml's message of a syntax error without the
+// entity name it quotes from the body.
+func syntaxMsg(msg string) string {
+	if strings.HasPrefix(msg, "invalid character entity") {
+		return "invalid character entity"
+	}
+	return msg
 }
 
 // tokenNoEOF is token where an end of input is a truncated document.
@@ -277,7 +300,9 @@ func (d *decoder) skip(depth int) error {
 	return nil
 }
 
-// fields reads the simple children of start.
+// fields reads the children of start (a reply's <settings>, <exception> or
+// <message>). A child that has children of its own is skipped whole and reads
+// as empty, as at the top level, so that newer servers can add them.
 func (d *decoder) fields(start xml.StartElement) ([]Field, error) {
 	var fs []Field
 	for {
@@ -285,7 +310,7 @@ func (d *decoder) fields(start xml.StartElement) ([]Field, error) {
 		if err != nil || done {
 			return fs, err
 		}
-		text, err := d.text(child)
+		text, err := d.textOrSkip(child)
 		if err != nil {
 			return nil, err
 		}

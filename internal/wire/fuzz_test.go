@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -87,4 +88,64 @@ func normalReply(r *Reply) Reply {
 		n.Fields = nil
 	}
 	return n
+}
+
+// FuzzDecodeRequestFast checks the fast path of DecodeRequest against
+// encoding/xml on every input: where decodeRequestFast answers, its request
+// must equal decodeRequestXML's (which must not fail), DecodeRequest must
+// always answer exactly as decodeRequestXML, and the fast path must take
+// every document EncodeRequest writes.
+func FuzzDecodeRequestFast(f *testing.F) {
+	for _, s := range []string{
+		"<?xml version='1.0' encoding='UTF-8' ?>\n<teamdrive><command>getmessages</command><requesttime>1763800000</requesttime><session>s</session><deviceid>17</deviceid><max>100</max></teamdrive>",
+		`<?xml version="1.0" encoding="UTF-8"?><teamdrive><command>x</command></teamdrive>`,
+		`<?xml version="1.0"?>` + "\r\n<teamdrive>\r\n <command>x</command>\r\n</teamdrive>\r\n",
+		"<teamdrive><command>x</command><v>&lt;&gt;&amp;&apos;&quot;&#xD;&#13;&#x1F600;&#65;</v><e/></teamdrive>",
+		"<teamdrive><command>x</command><v>&#x;&#;&#0;&#xD800;&#X41;&#99999999;&#x110000;&nbsp;&amp</v></teamdrive>",
+		"<teamdrive><command>x</command><v>a]]>b</v><w>]]&gt;</w><u>]&#93;></u></teamdrive>",
+		"<teamdrive><command>x</command><v>a\rb</v><w>a\r\nb</w></teamdrive>",
+		"<teamdrive><command>x</command><v><![CDATA[<&>]]></v><!-- c --><?pi x?></teamdrive>",
+		"<teamdrive><command>x</command><v a='1'>t</v><x:y>t</x:y><v >t</v ></teamdrive>",
+		"<teamdrive><command>x</command><requesttime> 12 </requesttime><requesttime/><requesttime>z</requesttime></teamdrive>",
+		"<teamdrive><command>a</command><command>b</command><requestid>r</requestid><session/></teamdrive>",
+		"<teamdrive><command>x</command><v>ünï \xff\x01 😀</v></teamdrive>",
+		"<teamdrive><command>x</command><teamdrive>t</teamdrive></teamdrive> \n",
+		"<teamdrive><command>x</command></teamdrive><!-- after -->",
+		"\ufeff<teamdrive><command>x</command></teamdrive>",
+		"<teamdrive><command>x</command>\u00a0<v>t</v></teamdrive>",
+		"<teamdrive><command>x</command><v>t</v></teamdrive",
+		"<teamdrive/>",
+		"<teamdrive><session>s</session></teamdrive>",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, wantErr := decodeRequestXML(body)
+		if fast, ok := decodeRequestFast(body); ok {
+			if wantErr != nil {
+				t.Fatalf("fast path accepts what encoding/xml rejects (%v):\n%q\n%+v", wantErr, body, fast)
+			}
+			if !reflect.DeepEqual(fast, want) {
+				t.Fatalf("fast path differs:\n%q\n fast %+v\n  xml %+v", body, fast, want)
+			}
+		}
+		got, err := DecodeRequest(body)
+		if !reflect.DeepEqual(got, want) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("DecodeRequest differs from encoding/xml:\n%q\n%+v %v\n%+v %v", body, got, err, want, wantErr)
+		}
+		if wantErr != nil {
+			return
+		}
+		canonical, err := EncodeRequest(want)
+		if err != nil {
+			return // names the encoder does not write
+		}
+		fast, ok := decodeRequestFast(canonical)
+		if !ok {
+			t.Fatalf("fast path refuses an encoded request:\n%q", canonical)
+		}
+		if back, _ := decodeRequestXML(canonical); !reflect.DeepEqual(fast, back) {
+			t.Fatalf("fast path differs on an encoded request:\n%q\n fast %+v\n  xml %+v", canonical, fast, back)
+		}
+	})
 }

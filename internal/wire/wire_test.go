@@ -35,6 +35,10 @@ func TestRequestRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("round trip:\n got %+v\nwant %+v\nbody %s", *got, want, body)
 			}
+			// What the encoder writes takes the fast path.
+			if fast, ok := decodeRequestFast(body); !ok || !reflect.DeepEqual(*fast, want) {
+				t.Errorf("fast path: %+v, %v\nbody %s", fast, ok, body)
+			}
 		})
 	}
 }
@@ -150,6 +154,27 @@ func TestDecodeReplySkipsUnknownNestedElements(t *testing.T) {
 	if !reflect.DeepEqual(r.Fields, want) {
 		t.Errorf("fields = %+v, want %+v", r.Fields, want)
 	}
+
+	// The same holds inside <message>, <settings> and <exception>.
+	r, err = DecodeReply([]byte(`<teamdrive><pollinterval>30</pollinterval>` +
+		`<messages><message><id>1</id><attachments><a>x</a></attachments><type>comment</type></message></messages>` +
+		`<settings><pollinterval>60</pollinterval><limits><max>5</max></limits></settings></teamdrive>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Messages) != 1 || r.Messages[0].ID != "1" || r.Messages[0].Type != "comment" {
+		t.Errorf("messages = %+v", r.Messages)
+	}
+	if want := []Field{{"pollinterval", "60"}, {"limits", ""}}; !reflect.DeepEqual(r.Settings, want) {
+		t.Errorf("settings = %+v, want %+v", r.Settings, want)
+	}
+	r, err = DecodeReply([]byte(`<teamdrive><exception><primarycode>-30100</primarycode><details><x/></details></exception></teamdrive>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Exception == nil || r.Exception.PrimaryCode != CodeUserUnknown {
+		t.Errorf("exception = %+v", r.Exception)
+	}
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -201,12 +226,19 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestDecodeErrorDoesNotQuoteContent(t *testing.T) {
-	_, err := DecodeReply([]byte("<teamdrive><session>topsecret-token</session>junk-topsecret</teamdrive>"))
-	if err == nil {
-		t.Fatal("no error")
-	}
-	if strings.Contains(err.Error(), "topsecret") {
-		t.Errorf("error quotes the body: %v", err)
+	for _, body := range []string{
+		"<teamdrive><session>topsecret-token</session>junk-topsecret</teamdrive>",
+		"<teamdrive><session>&topsecret-token;</session></teamdrive>",
+		`<?xml version="1.0" encoding="topsecret-token"?><teamdrive/>`,
+		`<?xml version="topsecret"?><teamdrive/>`,
+	} {
+		_, err := DecodeReply([]byte(body))
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: err = %v, want ErrMalformed", body, err)
+		}
+		if strings.Contains(err.Error(), "topsecret") {
+			t.Errorf("error quotes the body: %v", err)
+		}
 	}
 }
 
@@ -274,5 +306,35 @@ func TestAppendPreservesPrefix(t *testing.T) {
 	out, err := AppendRequest(prefix, &Request{Command: ""})
 	if err == nil || !bytes.Equal(out, prefix) {
 		t.Errorf("failed append changed the prefix: %q, %v", out, err)
+	}
+}
+
+// benchRequest is a getmessages request as a client sends it.
+func benchRequest(b *testing.B) []byte {
+	body, err := EncodeRequest(&Request{Command: CmdGetMessages, RequestTime: 1763800000, Session: "UE5CMHJTTURTSUFQV0pQVUtPRUc2Q1FTUTdaRlhVNlE",
+		Fields: []Field{{"deviceid", "17"}, {"max", "100"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// BenchmarkDecodeRequest measures DecodeRequest (the fast path, for this
+// canonical body) and, for comparison, the encoding/xml path.
+func BenchmarkDecodeRequest(b *testing.B) {
+	body := benchRequest(b)
+	for _, bm := range []struct {
+		name   string
+		decode func([]byte) (*Request, error)
+	}{{"fast", DecodeRequest}, {"xml", decodeRequestXML}} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bm.decode(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
