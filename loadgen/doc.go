@@ -3,6 +3,23 @@
 // throughput, errors, reachability, delivery, and what happens during and
 // after an outage.
 //
+// Run is the engine: it starts Config.Clients real client.Client values
+// (each logs in as a seeded user, registers a device, polls through the
+// SDK's own poll loop and sends invitations to random other users of the
+// fleet), against Config.URLs or, when there are none, against an embedded
+// regsim cluster whose faults it switches for Config.Outages. It samples
+// the fleet's Green/Red state and outbox depth once a second, waits in a
+// bounded drain phase for queued invitations to arrive, and returns a
+// Report:
+//
+//	report, err := loadgen.Run(ctx, loadgen.Config{
+//		Clients:  2000,
+//		Duration: 90 * time.Second,
+//		Outages:  []loadgen.Outage{{Mode: loadgen.OutageDown, At: 35 * time.Second, Duration: 20 * time.Second}},
+//	})
+//	...
+//	err = loadgen.TextReporter(report)(os.Stdout)
+//
 // The measuring side of the package stands on its own:
 //
 //   - A Recorder collects per-command HdrHistograms (1 µs to 60 s, 3

@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -170,4 +171,21 @@ func ExampleHgrmReporter() {
 	// #[Mean    =        2.501, StdDeviation   =        1.118]
 	// #[Max     =        4.001, Total count    =            4]
 	// #[Buckets =           16, SubBuckets     =         2048]
+}
+
+// ExampleRun runs a small fleet against the embedded simulated cluster,
+// with every instance down for 5 s in the middle, and prints the summary.
+func ExampleRun() {
+	report, err := loadgen.Run(context.Background(), loadgen.Config{
+		Clients:      50,
+		RampUp:       2 * time.Second,
+		Duration:     20 * time.Second,
+		PollInterval: 2 * time.Second,
+		Outages:      []loadgen.Outage{{Mode: loadgen.OutageDown, At: 8 * time.Second, Duration: 5 * time.Second}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = loadgen.TextReporter(report)(os.Stdout)
 }

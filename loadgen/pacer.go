@@ -78,6 +78,7 @@ type Pacer struct {
 	clock     Clock
 	rec       *Recorder
 
+	stop   atomic.Int64 // UnixNano after which no send is due; 0: none
 	next   atomic.Int64 // the next send to hand out
 	sent   atomic.Int64
 	late   atomic.Int64
@@ -218,8 +219,17 @@ func (p *Pacer) Due(t time.Time) int64 {
 	return k
 }
 
-// Stats returns the pacer's counts as of t, normally the end of the run.
+// Stop ends the schedule at t: sends intended at or after t are not due,
+// so a run that stops offering load at t (and then drains) does not count
+// them as missed. Next keeps working; Stop only changes the accounting.
+func (p *Pacer) Stop(t time.Time) { p.stop.Store(t.UnixNano()) }
+
+// Stats returns the pacer's counts as of t, normally the end of the run (or
+// the time given to Stop, if earlier).
 func (p *Pacer) Stats(t time.Time) PacerStats {
+	if s := p.stop.Load(); s != 0 && s < t.UnixNano() {
+		t = time.Unix(0, s)
+	}
 	due := p.Due(t)
 	taken := min(p.next.Load(), due)
 	p.mu.Lock()

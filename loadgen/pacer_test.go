@@ -352,3 +352,25 @@ func BenchmarkPacerNext(b *testing.B) {
 		}
 	}
 }
+
+// TestPacerStopEndsTheSchedule: once the run stops offering load, the sends
+// after the stop are not due, so a drain phase does not count them missed.
+func TestPacerStopEndsTheSchedule(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	p := mustPacer(t, PacerConfig{Rate: 10, Clock: clock})
+	for range 20 { // sends 0…19, intended in [0, 2s)
+		if _, err := p.Next(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Stop(t0.Add(2 * time.Second))
+	clock.Sleep(context.Background(), time.Minute)
+	if st := p.Stats(clock.Now()); st.Due != 20 || st.Missed != 0 || st.Sent != 20 {
+		t.Errorf("after Stop: %+v, want 20 due, 20 sent, 0 missed", st)
+	}
+	// Without Stop the same minute would count as missed.
+	q := mustPacer(t, PacerConfig{Rate: 10, Clock: clock, Start: t0})
+	if st := q.Stats(clock.Now()); st.Missed == 0 {
+		t.Errorf("without Stop: %+v, want sends missed", st)
+	}
+}

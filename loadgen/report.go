@@ -405,7 +405,13 @@ func (r *Report) Recompute() error {
 // to r.Outages, and adds it to r.Config.Outages if it is not there yet.
 func (r *Report) AddOutage(o Outage) {
 	start := r.Start.Add(o.At)
-	r.Outages = append(r.Outages, Figures(r.Series, o.String(), start, start.Add(o.Duration), r.figureOptions()))
+	r.AddOutageAt(o, start, start.Add(o.Duration))
+}
+
+// AddOutageAt is AddOutage with the times the fault was really switched on
+// and off, which a busy machine can make later than planned.
+func (r *Report) AddOutageAt(o Outage, start, end time.Time) {
+	r.Outages = append(r.Outages, Figures(r.Series, o.String(), start, end, r.figureOptions()))
 	if !slices.Contains(r.Config.Outages, o.String()) {
 		r.Config.Outages = append(r.Config.Outages, o.String())
 	}

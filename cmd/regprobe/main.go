@@ -54,17 +54,17 @@ func main() {
 }
 
 type options struct {
-	urls            []string
-	timeout         time.Duration
-	warnLatency     time.Duration
-	critLatency     time.Duration
-	warnDown        int
-	critDown        int
-	user            string
-	password        string
-	salt            string
-	insecure        bool
-	caFile          string
+	urls          []string
+	timeout       time.Duration
+	warnLatency   time.Duration
+	critLatency   time.Duration
+	warnDown      int
+	critDown      int
+	user          string
+	password      string
+	salt          string
+	insecure      bool
+	caFile        string
 	testTransport http.RoundTripper
 }
 

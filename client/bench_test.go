@@ -1,0 +1,127 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/regfleet/regfleet/internal/wire"
+	"github.com/regfleet/regfleet/regsim"
+)
+
+func pickClient(b *testing.B) *Client {
+	urls := make([]string, 8)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("http://e%d.test", i)
+	}
+	c, err := New(Config{URLs: urls, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func BenchmarkPick(b *testing.B) {
+	c := pickClient(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if e, _ := c.pool.pick(0); e == nil {
+			b.Fatal("no endpoint")
+		}
+	}
+}
+
+func BenchmarkPickParallel(b *testing.B) {
+	c := pickClient(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if e, _ := c.pool.pick(0); e == nil {
+				b.Fatal("no endpoint")
+			}
+		}
+	})
+}
+
+// loopback starts a 3-instance regsim on loopback sockets.
+func loopback(b *testing.B) *regsim.Cluster {
+	cl, err := regsim.Start(regsim.Config{Instances: 3, Users: 2}, regsim.StartOptions{ControlAddr: "-"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func benchTransport() *http.Transport {
+	return &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}
+}
+
+func BenchmarkGetMessagesClient(b *testing.B) {
+	cl := loopback(b)
+	tr := benchTransport()
+	defer tr.CloseIdleConnections()
+	c, err := New(Config{URLs: cl.URLs(), Username: "user0", Password: regsim.DefaultPassword, HTTPClient: &http.Client{Transport: tr}, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	setup(b, c)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.GetMessages(ctx, 10); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGetMessagesBareHTTP does what one GetMessages does with a bare
+// net/http client: encode, POST round robin, read the reply bounded, decode.
+func BenchmarkGetMessagesBareHTTP(b *testing.B) {
+	cl := loopback(b)
+	tr := benchTransport()
+	defer tr.CloseIdleConnections()
+	c, err := New(Config{URLs: cl.URLs(), Username: "user0", Password: regsim.DefaultPassword, Seed: 1, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	setup(b, c)
+	session, dev := *c.session.Load(), c.DeviceID()
+	c.Close()
+	hc := &http.Client{Transport: tr}
+	urls := cl.URLs()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		body, err := wire.EncodeRequest(&wire.Request{Command: wire.CmdGetMessages, RequestTime: time.Now().Unix(), Session: session,
+			Fields: []wire.Field{{Name: "deviceid", Value: dev}, {Name: "max", Value: "10"}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+		req, err := http.NewRequest(http.MethodPost, urls[i%len(urls)]+wire.APIPath, bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", wire.ContentType)
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxBodySize+1))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err, resp.StatusCode)
+		}
+		rep, err := wire.DecodeReply(data)
+		if err != nil || rep.Exception != nil {
+			b.Fatal(err, rep.Exception)
+		}
+	}
+}

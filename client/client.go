@@ -1,0 +1,541 @@
+package client
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/regfleet/regfleet/offline"
+	"golang.org/x/time/rate"
+)
+
+// Defaults of Config. The CLIs reuse them as flag defaults.
+const (
+	// DefaultPollInterval is the wait between two polls when the server
+	// asks for less.
+	DefaultPollInterval = 30 * time.Second
+	// DefaultPollJitter spreads each poll wait by ±20%.
+	DefaultPollJitter = 0.2
+	// DefaultPollMaxInterval caps the failure backoff of the poll loop.
+	DefaultPollMaxInterval = 5 * time.Minute
+	// DefaultPollMaxMessages is the <max> of each getmessages.
+	DefaultPollMaxMessages = 100
+	// DefaultRecoverySpread is the window within which the next poll and
+	// the outbox drain start after Red turns Green.
+	DefaultRecoverySpread = time.Minute
+	// DefaultAttemptTimeout bounds one attempt on one endpoint, reply
+	// body included.
+	DefaultAttemptTimeout = 10 * time.Second
+	// DefaultRetryWaitMin is the base of the full-jitter backoff between
+	// attempts of one call.
+	DefaultRetryWaitMin = 50 * time.Millisecond
+	// DefaultRetryWaitMax caps the backoff between attempts of one call.
+	DefaultRetryWaitMax = 2 * time.Second
+	// DefaultMaxRetryAfter caps a server's Retry-After.
+	DefaultMaxRetryAfter = 5 * time.Minute
+	// DefaultRetryBudget is the share of calls that may be retried within
+	// the budget window.
+	DefaultRetryBudget = 0.2
+	// DefaultRetryBudgetMin is the number of retries always allowed
+	// within the window, whatever the share.
+	DefaultRetryBudgetMin = 10
+	// DefaultRetryBudgetWindow is the sliding window of the retry budget.
+	DefaultRetryBudgetWindow = 10 * time.Second
+	// DefaultFailureThreshold is the number of consecutive transient
+	// failures that eject an endpoint.
+	DefaultFailureThreshold = 3
+	// DefaultEjectionTime is the first ejection time; it doubles on each
+	// repeated ejection.
+	DefaultEjectionTime = 5 * time.Second
+	// DefaultMaxEjectionTime caps the ejection time.
+	DefaultMaxEjectionTime = 2 * time.Minute
+	// DefaultEjectionDecay is how long an endpoint must stay healthy for
+	// its ejection time to step back down by one doubling.
+	DefaultEjectionDecay = time.Minute
+	// DefaultDrainRate is the number of outbox items sent per second at most.
+	DefaultDrainRate = 5.0
+	// DefaultItemTTL is how long a queued item stays worth delivering (the
+	// server's invitation storage period).
+	DefaultItemTTL = 7 * 24 * time.Hour
+	// MaxEndpoints is the largest number of URLs and backup URLs together.
+	MaxEndpoints = 64
+)
+
+// Config configures a Client. The zero value of every numeric field means
+// its Default… constant; URLs is required. Config is copied by New; later
+// changes have no effect.
+type Config struct {
+	// URLs are the published base URLs of the Registration Server (the
+	// primary tier), e.g. "https://reg1.example.com". Calls are spread
+	// over them round robin. Only http and https are accepted; URLs may
+	// not carry userinfo, a query or a fragment.
+	URLs []string
+	// BackupURLs form the backup tier: used only while no primary is
+	// healthy (or a call has tried every primary).
+	BackupURLs []string
+
+	// Username and Password are used to log in, lazily and again when a
+	// session expires (-30400). They are never logged.
+	Username string
+	Password string
+	// Session is an existing session to start with; optional.
+	Session string
+	// DeviceID is the device polled for messages; RegisterDevice sets it
+	// when empty.
+	DeviceID string
+	// Salt, when set, adds ?checksum=md5(body+salt) to every call.
+	Salt string
+
+	// HTTPClient carries TLS, proxy and transport settings. nil means a
+	// client with http.DefaultTransport. The Client uses a copy with its
+	// own Timeout (AttemptTimeout), no redirects, and never closes the
+	// transport's idle connections.
+	HTTPClient *http.Client
+	// Logger receives state transitions and failures, never bodies or
+	// secrets. nil discards.
+	Logger *slog.Logger
+	// Outbox queues invitations, comments and Enqueue'd requests while the
+	// server is unreachable. nil means an in-memory outbox owned (and
+	// closed) by the Client.
+	Outbox offline.Outbox
+
+	// PollInterval is the wait between polls; the server's <pollinterval>
+	// is a floor.
+	PollInterval time.Duration
+	// PollJitter spreads each wait by ±PollJitter (in [0, 1]; 0 means
+	// DefaultPollJitter; see DisableJitter to switch it off).
+	PollJitter float64
+	// PollMaxInterval caps the poll loop's failure backoff.
+	PollMaxInterval time.Duration
+	// PollMaxMessages is the <max> of each poll.
+	PollMaxMessages int
+	// RecoverySpread is the window of the random delay before the next
+	// poll and the outbox drain once Red turns Green.
+	RecoverySpread time.Duration
+	// DisableJitter switches off every random timing spread: the ± poll
+	// jitter, the random delay of the first poll, the full jitter of the
+	// poll failure backoff and of retry backoff (both become plain
+	// exponential), and the recovery spread. It exists to demonstrate the
+	// thundering herd in tests and load experiments; never set it in an
+	// application.
+	DisableJitter bool
+
+	// AttemptTimeout bounds one attempt, reply body included.
+	AttemptTimeout time.Duration
+	// MaxAttempts bounds the attempts of one call. 0 means one per
+	// endpoint (primary and backup), at least 2.
+	MaxAttempts int
+	// RetryWaitMin and RetryWaitMax bound the full-jitter exponential
+	// backoff between attempts.
+	RetryWaitMin time.Duration
+	RetryWaitMax time.Duration
+	// MaxRetryAfter caps a server's Retry-After.
+	MaxRetryAfter time.Duration
+	// RetryBudget is the share of calls (in (0, 1]) that may be retried
+	// within RetryBudgetWindow; RetryBudgetMin retries are always allowed.
+	RetryBudget       float64
+	RetryBudgetMin    int
+	RetryBudgetWindow time.Duration
+
+	// FailureThreshold consecutive transient failures eject an endpoint.
+	FailureThreshold int
+	// EjectionTime is the first ejection time; repeated ejections double
+	// it up to MaxEjectionTime, with up to 25% jitter. Each EjectionDecay
+	// of sustained health steps it back down by one doubling.
+	EjectionTime    time.Duration
+	MaxEjectionTime time.Duration
+	EjectionDecay   time.Duration
+
+	// DrainRate limits outbox delivery to this many items per second.
+	DrainRate float64
+	// ItemTTL is how long a queued item stays worth delivering.
+	ItemTTL time.Duration
+
+	// OnCall, when set, is called once after every call that went to the
+	// network (the poll loop's and the outbox's included), on the goroutine
+	// that made it. It must return quickly and must not call the Client.
+	// Load generators and metrics use it; CallInfo carries no body, session
+	// or password.
+	OnCall func(CallInfo)
+
+	// Seed seeds the client's random source (round robin start, jitter),
+	// so that tests reproduce. 0 means a random seed.
+	Seed uint64
+}
+
+// CallInfo describes one finished call for Config.OnCall.
+type CallInfo struct {
+	Command  string        // the protocol command, e.g. "getmessages"
+	Start    time.Time     // when the call began
+	Duration time.Duration // until its outcome, retries and backoff included
+	Attempts int           // requests put on the wire (0 when none was)
+	Endpoint string        // redacted base URL of the last attempt, "" when none
+	Err      error         // the call's error, nil on success
+}
+
+// config is the validated Config with defaults applied.
+type config struct {
+	Config
+	primaries, backups []*url.URL
+}
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: Config.%s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+}
+
+func parseBase(field string, i int, raw string) (*url.URL, error) {
+	name := fmt.Sprintf("%s[%d]", field, i)
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, invalid(name, "not a URL")
+	}
+	switch u.Scheme {
+	case "http", "https":
+	default:
+		return nil, invalid(name, "scheme %q is not http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, invalid(name, "no host")
+	}
+	if u.User != nil {
+		return nil, invalid(name, "userinfo is not allowed (use Username and Password)")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return nil, invalid(name, "query and fragment are not allowed")
+	}
+	u.Host = strings.ToLower(u.Host)
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+func (c Config) validate() (*config, error) {
+	cfg := &config{Config: c}
+	if len(c.URLs) == 0 {
+		return nil, invalid("URLs", "at least one URL is required")
+	}
+	if len(c.URLs)+len(c.BackupURLs) > MaxEndpoints {
+		return nil, invalid("URLs", "more than %d endpoints", MaxEndpoints)
+	}
+	seen := make(map[string]string)
+	for _, tier := range []struct {
+		field string
+		raw   []string
+		dst   *[]*url.URL
+	}{{"URLs", c.URLs, &cfg.primaries}, {"BackupURLs", c.BackupURLs, &cfg.backups}} {
+		for i, raw := range tier.raw {
+			u, err := parseBase(tier.field, i, raw)
+			if err != nil {
+				return nil, err
+			}
+			key := u.String()
+			if prev, dup := seen[key]; dup {
+				return nil, invalid(fmt.Sprintf("%s[%d]", tier.field, i), "duplicate of %s", prev)
+			}
+			seen[key] = fmt.Sprintf("%s[%d]", tier.field, i)
+			*tier.dst = append(*tier.dst, u)
+		}
+	}
+	if c.Password != "" && c.Username == "" {
+		return nil, invalid("Username", "required with Password")
+	}
+	type durField struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}
+	for _, f := range []durField{
+		{"PollInterval", &cfg.PollInterval, DefaultPollInterval},
+		{"PollMaxInterval", &cfg.PollMaxInterval, DefaultPollMaxInterval},
+		{"RecoverySpread", &cfg.RecoverySpread, DefaultRecoverySpread},
+		{"AttemptTimeout", &cfg.AttemptTimeout, DefaultAttemptTimeout},
+		{"RetryWaitMin", &cfg.RetryWaitMin, DefaultRetryWaitMin},
+		{"RetryWaitMax", &cfg.RetryWaitMax, DefaultRetryWaitMax},
+		{"MaxRetryAfter", &cfg.MaxRetryAfter, DefaultMaxRetryAfter},
+		{"RetryBudgetWindow", &cfg.RetryBudgetWindow, DefaultRetryBudgetWindow},
+		{"EjectionTime", &cfg.EjectionTime, DefaultEjectionTime},
+		{"MaxEjectionTime", &cfg.MaxEjectionTime, DefaultMaxEjectionTime},
+		{"EjectionDecay", &cfg.EjectionDecay, DefaultEjectionDecay},
+		{"ItemTTL", &cfg.ItemTTL, DefaultItemTTL},
+	} {
+		if *f.v < 0 {
+			return nil, invalid(f.name, "negative duration %v", *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if cfg.PollMaxInterval < cfg.PollInterval {
+		return nil, invalid("PollMaxInterval", "%v is below PollInterval %v", cfg.PollMaxInterval, cfg.PollInterval)
+	}
+	if cfg.RetryWaitMax < cfg.RetryWaitMin {
+		return nil, invalid("RetryWaitMax", "%v is below RetryWaitMin %v", cfg.RetryWaitMax, cfg.RetryWaitMin)
+	}
+	if cfg.MaxEjectionTime < cfg.EjectionTime {
+		return nil, invalid("MaxEjectionTime", "%v is below EjectionTime %v", cfg.MaxEjectionTime, cfg.EjectionTime)
+	}
+	if !(cfg.PollJitter >= 0 && cfg.PollJitter <= 1) { // also rejects NaN
+		return nil, invalid("PollJitter", "%v is outside [0, 1]", cfg.PollJitter)
+	}
+	if cfg.PollJitter == 0 {
+		cfg.PollJitter = DefaultPollJitter
+	}
+	if !(cfg.RetryBudget >= 0 && cfg.RetryBudget <= 1) {
+		return nil, invalid("RetryBudget", "%v is outside [0, 1]", cfg.RetryBudget)
+	}
+	if cfg.RetryBudget == 0 {
+		cfg.RetryBudget = DefaultRetryBudget
+	}
+	if !(cfg.DrainRate >= 0) || cfg.DrainRate > 1e6 {
+		return nil, invalid("DrainRate", "%v is not a rate in [0, 1e6]", cfg.DrainRate)
+	}
+	if cfg.DrainRate == 0 {
+		cfg.DrainRate = DefaultDrainRate
+	}
+	type intField struct {
+		name string
+		v    *int
+		def  int
+	}
+	for _, f := range []intField{
+		{"PollMaxMessages", &cfg.PollMaxMessages, DefaultPollMaxMessages},
+		{"RetryBudgetMin", &cfg.RetryBudgetMin, DefaultRetryBudgetMin},
+		{"FailureThreshold", &cfg.FailureThreshold, DefaultFailureThreshold},
+		{"MaxAttempts", &cfg.MaxAttempts, max(2, len(cfg.primaries)+len(cfg.backups))},
+	} {
+		if *f.v < 0 {
+			return nil, invalid(f.name, "negative value %d", *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if cfg.MaxAttempts > 100 {
+		return nil, invalid("MaxAttempts", "%d is over 100", cfg.MaxAttempts)
+	}
+	return cfg, nil
+}
+
+// Client talks to a Registration Server published under several URLs: it
+// spreads calls round robin, fails over, keeps the Red/Green reachability
+// state, polls for messages and queues what can wait while offline.
+//
+// Create one with New and share it: a Client is safe for concurrent use.
+// Close stops every goroutine it started.
+type Client struct {
+	cfg    *config
+	log    *slog.Logger
+	httpc  *http.Client
+	pool   *pool
+	state  *stateHolder
+	budget *retryBudget
+
+	outbox    offline.Outbox
+	ownOutbox bool
+	drainRate *rate.Limiter // paces outbox sends
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	session  atomic.Pointer[string]
+	deviceID atomic.Pointer[string]
+	password atomic.Pointer[string]
+	loginMu  sync.Mutex
+
+	drainKick chan struct{} // a drain is wanted now
+	recovered chan struct{} // Red turned Green: drain after the spread
+	pollWake  chan struct{} // Red turned Green: reschedule a failing poll
+	polling   atomic.Bool
+
+	stats clientStats
+
+	ctx       context.Context // canceled by Close
+	cancel    context.CancelFunc
+	lifeMu    sync.Mutex // guards closing and wg.Add
+	closing   bool
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type clientStats struct {
+	calls, attempts, retries, denied atomic.Int64
+}
+
+// New validates cfg and returns a Client. A bad field fails with an error
+// wrapping ErrInvalidConfig that names it. New starts the outbox drain
+// goroutine; Close stops it.
+func New(cfg Config) (*Client, error) {
+	vc, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	seed := vc.Seed
+	if seed == 0 {
+		var b [8]byte
+		_, _ = crand.Read(b[:])
+		seed = binary.LittleEndian.Uint64(b[:]) | 1
+	}
+	c := &Client{
+		cfg:       vc,
+		log:       vc.Logger,
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		drainKick: make(chan struct{}, 1),
+		recovered: make(chan struct{}, 1),
+		pollWake:  make(chan struct{}, 1),
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	base := vc.HTTPClient
+	if base == nil {
+		base = &http.Client{}
+	}
+	rt := base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	c.httpc = &http.Client{
+		Transport: noCloseIdle{rt},
+		Jar:       base.Jar,
+		Timeout:   vc.AttemptTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	c.budget = newRetryBudget(vc.RetryBudget, vc.RetryBudgetMin, vc.RetryBudgetWindow)
+	c.state = newStateHolder(len(vc.primaries) + len(vc.backups))
+	c.pool = newPool(c, vc.primaries, vc.backups, c.randUint64())
+	if vc.Session != "" {
+		s := vc.Session
+		c.session.Store(&s)
+	}
+	if vc.DeviceID != "" {
+		d := vc.DeviceID
+		c.deviceID.Store(&d)
+	}
+	if vc.Password != "" {
+		p := vc.Password
+		c.password.Store(&p)
+	}
+	c.outbox = vc.Outbox
+	if c.outbox == nil {
+		c.outbox = offline.NewMemory(offline.MemoryOptions{Logger: vc.Logger})
+		c.ownOutbox = true
+	}
+	c.drainRate = rate.NewLimiter(rate.Limit(vc.DrainRate), 1)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(1)
+	go c.drainLoop()
+	return c, nil
+}
+
+// Close stops the poll loop, the outbox drain and the subscribers, waits
+// for them, and closes the outbox if the Client created it. Calls the
+// application has in progress run to their end (bounded by their context,
+// AttemptTimeout and MaxAttempts); later calls fail with ErrClosed. Close
+// is idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.lifeMu.Lock()
+		c.closing = true
+		c.lifeMu.Unlock()
+		c.cancel()
+		c.pool.close()
+		c.wg.Wait()
+		c.state.close()
+		if c.ownOutbox {
+			c.closeErr = c.outbox.Close()
+		}
+	})
+	return c.closeErr
+}
+
+func (c *Client) closed() bool { return c.ctx.Err() != nil }
+
+// randUint64 draws from the client's seeded source.
+func (c *Client) randUint64() uint64 {
+	c.rngMu.Lock()
+	v := c.rng.Uint64()
+	c.rngMu.Unlock()
+	return v
+}
+
+// randDuration returns a uniform duration in [0, d).
+func (c *Client) randDuration(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	c.rngMu.Lock()
+	v := c.rng.Int64N(int64(d))
+	c.rngMu.Unlock()
+	return time.Duration(v)
+}
+
+// randFloat returns a uniform float in [0, 1).
+func (c *Client) randFloat() float64 {
+	c.rngMu.Lock()
+	v := c.rng.Float64()
+	c.rngMu.Unlock()
+	return v
+}
+
+// noCloseIdle hides the transport's CloseIdleConnections from
+// go-retryablehttp, which would otherwise close the shared idle pool after
+// every failed call.
+type noCloseIdle struct{ rt http.RoundTripper }
+
+// RoundTrip passes r to the wrapped transport.
+func (t noCloseIdle) RoundTrip(r *http.Request) (*http.Response, error) { return t.rt.RoundTrip(r) }
+
+// Stats is a snapshot of the client's counters.
+type Stats struct {
+	Calls         int64 // calls that went to the network
+	Attempts      int64 // attempts (requests sent)
+	Retries       int64 // attempts after the first of a call
+	RetriesDenied int64 // retries the budget refused
+	Endpoints     []EndpointStats
+}
+
+// EndpointStats describes one endpoint.
+type EndpointStats struct {
+	URL       string // redacted base URL
+	Tier      Tier
+	Healthy   bool // in rotation (not ejected, not waiting for a trial)
+	Ejected   bool
+	Requests  int64 // attempts sent to it
+	Trials    int64 // trial calls after an ejection
+	Ejections int64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	s := Stats{
+		Calls:         c.stats.calls.Load(),
+		Attempts:      c.stats.attempts.Load(),
+		Retries:       c.stats.retries.Load(),
+		RetriesDenied: c.stats.denied.Load(),
+	}
+	for _, e := range c.pool.all {
+		st := e.state.Load()
+		s.Endpoints = append(s.Endpoints, EndpointStats{
+			URL:       e.name,
+			Tier:      e.tier,
+			Healthy:   st == epHealthy,
+			Ejected:   st == epEjected,
+			Requests:  e.requests.Load(),
+			Trials:    e.trials.Load(),
+			Ejections: e.ejections.Load(),
+		})
+	}
+	return s
+}

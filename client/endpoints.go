@@ -1,0 +1,203 @@
+package client
+
+import (
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/regfleet/regfleet/internal/wire"
+)
+
+// Tier says which group of endpoints serves.
+type Tier int
+
+// Tiers. The zero value means no tier has a healthy endpoint.
+const (
+	TierNone    Tier = iota // no endpoint is healthy (panic mode)
+	TierPrimary             // Config.URLs
+	TierBackup              // Config.BackupURLs
+)
+
+// String returns "primary", "backup" or "none".
+func (t Tier) String() string {
+	switch t {
+	case TierPrimary:
+		return "primary"
+	case TierBackup:
+		return "backup"
+	default:
+		return "none"
+	}
+}
+
+// endpoint is one published base URL with its passive health.
+type endpoint struct {
+	idx  int
+	bit  uint64
+	tier Tier
+	name string   // redacted base URL
+	api  *url.URL // base + wire.APIPath; read-only after newPool
+
+	state     atomic.Int32 // epHealthy, epEjected or epTrial
+	trialBusy atomic.Bool  // a trial call is in flight
+	fails     atomic.Int32 // consecutive transient failures
+
+	requests  atomic.Int64
+	trials    atomic.Int64
+	ejections atomic.Int64
+
+	// Guarded by pool.mu.
+	level        int       // doublings of the next ejection
+	healthySince time.Time // when it last became healthy
+	holdUntil    time.Time // Retry-After: no request before this
+	gen          uint64    // invalidates stale ejection timers
+	timer        *time.Timer
+}
+
+// snapshot is an immutable view of the endpoints that may take calls. A new
+// one is published with an atomic pointer swap whenever health changes.
+type snapshot struct {
+	// tiers holds, per tier (primary, backup), the endpoints in rotation:
+	// healthy ones and those waiting for their trial call.
+	tiers   [2][]*endpoint
+	serving Tier   // best tier with a healthy endpoint
+	healthy int    // healthy endpoints, all tiers
+	ejected uint64 // bit set of ejected endpoints
+}
+
+// pool is the endpoint set: round robin over an immutable snapshot with one
+// atomic counter, rebuilt under mu when health changes.
+type pool struct {
+	c    *Client
+	all  []*endpoint
+	mask uint64 // bits of all endpoints
+
+	snap atomic.Pointer[snapshot]
+	_    [56]byte // keep next off the snapshot pointer's cache line
+	next atomic.Uint64
+	_    [56]byte
+
+	mu     sync.Mutex // guards endpoint health fields and rebuilds
+	closed bool
+}
+
+func newPool(c *Client, primaries, backups []*url.URL, start uint64) *pool {
+	p := &pool{c: c}
+	add := func(u *url.URL, tier Tier) {
+		api := *u
+		api.Path = u.Path + wire.APIPath
+		e := &endpoint{idx: len(p.all), tier: tier, name: redactURL(u), api: &api}
+		e.bit = 1 << uint(e.idx)
+		p.mask |= e.bit
+		p.all = append(p.all, e)
+	}
+	for _, u := range primaries {
+		add(u, TierPrimary)
+	}
+	for _, u := range backups {
+		add(u, TierBackup)
+	}
+	// A random start, so that many clients do not all open on the first URL.
+	p.next.Store(start)
+	p.mu.Lock()
+	p.rebuildLocked()
+	p.mu.Unlock()
+	return p
+}
+
+// rebuildLocked publishes a new snapshot. Caller holds p.mu.
+func (p *pool) rebuildLocked() *snapshot {
+	s := &snapshot{}
+	for _, e := range p.all {
+		t := 0
+		if e.tier == TierBackup {
+			t = 1
+		}
+		switch e.state.Load() {
+		case epHealthy:
+			s.tiers[t] = append(s.tiers[t], e)
+			s.healthy++
+			if s.serving == TierNone || e.tier < s.serving {
+				s.serving = e.tier
+			}
+		case epTrial:
+			s.tiers[t] = append(s.tiers[t], e)
+			s.ejected |= e.bit // not healthy until the trial succeeds
+		default:
+			s.ejected |= e.bit
+		}
+	}
+	p.snap.Store(s)
+	return s
+}
+
+// pick returns the next endpoint for an attempt, skipping those in tried:
+// round robin over the primary tier's endpoints in rotation, then over the
+// backups'; an endpoint waiting for its trial call is taken by one caller
+// only (trial reports that). With nothing in rotation it falls back to panic
+// mode: every endpoint not held by a Retry-After. It returns nil when no
+// endpoint is left. pick takes no lock and does not allocate unless it must
+// fall back to panic mode.
+func (p *pool) pick(tried uint64) (e *endpoint, trial bool) {
+	s := p.snap.Load()
+	n := p.next.Add(1)
+	for t := range s.tiers {
+		eps := s.tiers[t]
+		l := uint64(len(eps))
+		for i := uint64(0); i < l; i++ {
+			e := eps[(n+i)%l]
+			if tried&e.bit != 0 {
+				continue
+			}
+			switch e.state.Load() {
+			case epHealthy:
+				return e, false
+			case epTrial:
+				if e.trialBusy.CompareAndSwap(false, true) {
+					e.trials.Add(1)
+					return e, true
+				}
+			}
+		}
+	}
+	return p.pickPanic(tried, n), false
+}
+
+// pickPanic picks among all endpoints, ejected or not, except those tried,
+// those held by a Retry-After and those whose single trial call is under
+// way.
+func (p *pool) pickPanic(tried uint64, n uint64) *endpoint {
+	now := time.Now()
+	l := uint64(len(p.all))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := uint64(0); i < l; i++ {
+		e := p.all[(n+i)%l]
+		if tried&e.bit != 0 || now.Before(e.holdUntil) || e.state.Load() == epTrial {
+			continue
+		}
+		return e
+	}
+	return nil
+}
+
+// holdRemaining reports how long e is still held by a Retry-After.
+func (p *pool) holdRemaining(e *endpoint) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Until(e.holdUntil)
+}
+
+func (p *pool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, e := range p.all {
+		if e.timer != nil {
+			e.timer.Stop()
+			e.timer = nil
+		}
+		e.gen++
+	}
+}

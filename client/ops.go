@@ -1,0 +1,484 @@
+package client
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/regfleet/regfleet/internal/wire"
+	"github.com/regfleet/regfleet/offline"
+)
+
+// Field is one named value of a request or a reply.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// Request is a command for Call and Enqueue, for commands the typed
+// operations do not cover.
+type Request struct {
+	Command string
+	Fields  []Field
+	// Mutating adds a fresh idempotency key as <requestid>.
+	Mutating bool
+	// NoSession sends the command without a <session> (as loginuser).
+	NoSession bool
+	// OnlineOnly makes Call fail with ErrOffline while Red.
+	OnlineOnly bool
+}
+
+// Reply is a result reply.
+type Reply struct {
+	Fields   []Field
+	Settings []Field
+	Messages []Message
+}
+
+// Get returns the first result field called name.
+func (r *Reply) Get(name string) (string, bool) { return getField(r.Fields, name) }
+
+func getField(fs []Field, name string) (string, bool) {
+	for _, f := range fs {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return "", false
+}
+
+// Message is a message for this device's user (an invitation or a comment).
+type Message struct {
+	ID      string
+	Type    string // "invitation" or "comment"
+	From    string
+	SpaceID string
+	Payload string // as stored on the server (base64 for invitations)
+	Created time.Time
+}
+
+// Messages is the result of GetMessages.
+type Messages struct {
+	Messages []Message
+	// PollInterval is the server's minimum poll interval, or 0.
+	PollInterval time.Duration
+}
+
+// Settings is the result of GetSettings.
+type Settings struct {
+	PollInterval time.Duration // 0 when absent
+	Values       []Field       // every setting, in order
+}
+
+// Invitation is a space invitation for SendInvitation.
+type Invitation struct {
+	SpaceID   string
+	Recipient string // username
+	Payload   []byte // sent base64-encoded
+}
+
+// Comment is a file comment for SendComment.
+type Comment struct {
+	SpaceID    string
+	FileID     string
+	Text       string
+	Recipients []string // usernames
+}
+
+// Receipt says what became of a queueable operation.
+type Receipt struct {
+	// ID is the idempotency key, sent as <requestid> on every attempt.
+	ID string
+	// Queued is true when the item waits in the outbox for the server;
+	// false when the server has applied it.
+	Queued bool
+	// Result is the server's id for the new object (invitation id, comment
+	// id) when it was sent at once; "" when queued.
+	Result string
+}
+
+// op is one command as the client sends it.
+type op struct {
+	cmd        string
+	fields     []wire.Field
+	requestID  string
+	session    bool
+	onlineOnly bool
+}
+
+func newID() string { return strings.ToLower(crand.Text()) }
+
+// exec sends o with the session, logging in lazily and once more when the
+// session has expired (-30400).
+func (c *Client) exec(ctx context.Context, o op) (*wire.Reply, error) {
+	if c.closed() {
+		return nil, ErrClosed
+	}
+	if o.onlineOnly && State(c.state.level.Load()) == Red {
+		return nil, ErrOffline
+	}
+	for try := 0; ; try++ {
+		req := &wire.Request{Command: o.cmd, RequestTime: time.Now().Unix(), RequestID: o.requestID, Fields: o.fields}
+		if o.session {
+			s, err := c.sessionFor(ctx)
+			if err != nil {
+				return nil, err
+			}
+			req.Session = s
+		}
+		rep, err := c.do(ctx, req)
+		var se *ServerError
+		if try == 0 && o.session && errors.As(err, &se) && se.Primary == wire.CodeSessionExpired {
+			if _, _, err := c.login(ctx, req.Session); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return rep, err
+	}
+}
+
+// sessionFor returns the current session, logging in if there is none.
+func (c *Client) sessionFor(ctx context.Context) (string, error) {
+	if s := c.session.Load(); s != nil && *s != "" {
+		return *s, nil
+	}
+	s, _, err := c.login(ctx, "")
+	return s, err
+}
+
+// login logs in with the configured credentials unless another goroutine
+// already replaced the stale session.
+func (c *Client) login(ctx context.Context, stale string) (session, userID string, err error) {
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	if s := c.session.Load(); s != nil && *s != "" && *s != stale {
+		return *s, "", nil
+	}
+	pw := c.password.Load()
+	if c.cfg.Username == "" || pw == nil {
+		return "", "", ErrNoCredentials
+	}
+	rep, err := c.do(ctx, &wire.Request{
+		Command:     wire.CmdLoginUser,
+		RequestTime: time.Now().Unix(),
+		Fields:      []wire.Field{{Name: "username", Value: c.cfg.Username}, {Name: "password", Value: *pw}},
+	})
+	if err != nil {
+		return "", "", err
+	}
+	s, _ := rep.Get("session")
+	if s == "" {
+		return "", "", &ServerError{Primary: wire.CodeBadRequest, Message: "login reply without session", Command: wire.CmdLoginUser}
+	}
+	c.session.Store(&s)
+	userID, _ = rep.Get("userid")
+	return s, userID, nil
+}
+
+// Login logs in with Config.Username and Config.Password and keeps the
+// session for later calls. Other operations log in lazily, so calling Login
+// is optional. Online only: ErrOffline while Red.
+func (c *Client) Login(ctx context.Context) (userID string, err error) {
+	if c.closed() {
+		return "", ErrClosed
+	}
+	if State(c.state.level.Load()) == Red {
+		return "", ErrOffline
+	}
+	cur := ""
+	if s := c.session.Load(); s != nil {
+		cur = *s
+	}
+	_, userID, err = c.login(ctx, cur)
+	return userID, err
+}
+
+// RegisterUser registers a new user. Online only.
+func (c *Client) RegisterUser(ctx context.Context, username, email, password string) (userID string, err error) {
+	rep, err := c.exec(ctx, op{cmd: wire.CmdRegisterUser, requestID: newID(), onlineOnly: true, fields: []wire.Field{
+		{Name: "username", Value: username}, {Name: "email", Value: email}, {Name: "password", Value: password},
+	}})
+	if err != nil {
+		return "", err
+	}
+	userID, _ = rep.Get("userid")
+	return userID, nil
+}
+
+// RegisterDevice registers this device and, when Config.DeviceID was empty,
+// makes it the device that StartPolling polls. Online only.
+func (c *Client) RegisterDevice(ctx context.Context, deviceName, publicKey string) (deviceID string, err error) {
+	rep, err := c.exec(ctx, op{cmd: wire.CmdRegisterDevice, requestID: newID(), session: true, onlineOnly: true, fields: []wire.Field{
+		{Name: "devicename", Value: deviceName}, {Name: "publickey", Value: publicKey},
+	}})
+	if err != nil {
+		return "", err
+	}
+	deviceID, _ = rep.Get("deviceid")
+	if deviceID != "" {
+		c.deviceID.CompareAndSwap(nil, &deviceID)
+	}
+	return deviceID, nil
+}
+
+// DeviceID returns the device that the poll loop polls, or "".
+func (c *Client) DeviceID() string {
+	if d := c.deviceID.Load(); d != nil {
+		return *d
+	}
+	return ""
+}
+
+// ChangePassword changes the user's password; later logins use the new
+// one. Online only.
+func (c *Client) ChangePassword(ctx context.Context, oldPassword, newPassword string) error {
+	_, err := c.exec(ctx, op{cmd: wire.CmdChangePassword, requestID: newID(), session: true, onlineOnly: true, fields: []wire.Field{
+		{Name: "oldpassword", Value: oldPassword}, {Name: "newpassword", Value: newPassword},
+	}})
+	if err == nil {
+		c.password.Store(&newPassword)
+	}
+	return err
+}
+
+// SendPassword asks the server to mail a temporary password. Online only.
+func (c *Client) SendPassword(ctx context.Context, username string) error {
+	_, err := c.exec(ctx, op{cmd: wire.CmdSendPassword, onlineOnly: true, fields: []wire.Field{{Name: "username", Value: username}}})
+	return err
+}
+
+// SetKeyRepository enables or disables the user's key repository. Online
+// only.
+func (c *Client) SetKeyRepository(ctx context.Context, enabled bool) error {
+	_, err := c.exec(ctx, op{cmd: wire.CmdSetKeyRepository, requestID: newID(), session: true, onlineOnly: true, fields: []wire.Field{
+		{Name: "enabled", Value: strconv.FormatBool(enabled)},
+	}})
+	return err
+}
+
+// GetSettings returns the user's settings. Online only.
+func (c *Client) GetSettings(ctx context.Context) (Settings, error) {
+	rep, err := c.exec(ctx, op{cmd: wire.CmdGetSettings, session: true, onlineOnly: true})
+	if err != nil {
+		return Settings{}, err
+	}
+	s := Settings{Values: fields(rep.Settings)}
+	if v, ok := getField(s.Values, "pollinterval"); ok {
+		s.PollInterval = parseSeconds(v)
+	} else if v, ok := rep.Get("pollinterval"); ok {
+		s.PollInterval = parseSeconds(v)
+	}
+	return s, nil
+}
+
+// GetMessages fetches up to max messages for this device (the poll). It is
+// not online-only: while Red it is the recovery probe.
+func (c *Client) GetMessages(ctx context.Context, max int) (Messages, error) {
+	dev := c.DeviceID()
+	if dev == "" {
+		return Messages{}, ErrNoDevice
+	}
+	if max <= 0 {
+		max = c.cfg.PollMaxMessages
+	}
+	rep, err := c.exec(ctx, op{cmd: wire.CmdGetMessages, session: true, fields: []wire.Field{
+		{Name: "deviceid", Value: dev}, {Name: "max", Value: strconv.Itoa(max)},
+	}})
+	if err != nil {
+		return Messages{}, err
+	}
+	var m Messages
+	if v, ok := rep.Get("pollinterval"); ok {
+		m.PollInterval = parseSeconds(v)
+	}
+	m.Messages = messages(rep.Messages)
+	return m, nil
+}
+
+// AckMessages acknowledges messages so that the server stops delivering
+// them to this device. It returns the server's count.
+func (c *Client) AckMessages(ctx context.Context, ids []string) (int, error) {
+	dev := c.DeviceID()
+	if dev == "" {
+		return 0, ErrNoDevice
+	}
+	rep, err := c.exec(ctx, op{cmd: wire.CmdAckMessages, session: true, fields: []wire.Field{
+		{Name: "deviceid", Value: dev}, {Name: "ids", Value: strings.Join(ids, ",")},
+	}})
+	if err != nil {
+		return 0, err
+	}
+	v, _ := rep.Get("acked")
+	n, _ := strconv.Atoi(strings.TrimSpace(v))
+	return n, nil
+}
+
+// SendInvitation sends a space invitation, or queues it in the outbox when
+// the server is unreachable (or earlier items still wait). A queued
+// invitation is delivered later, in order, exactly once.
+func (c *Client) SendInvitation(ctx context.Context, inv Invitation) (Receipt, error) {
+	return c.enqueueOrSend(ctx, op{cmd: wire.CmdSendInvitation, session: true, fields: []wire.Field{
+		{Name: "spaceid", Value: inv.SpaceID},
+		{Name: "recipient", Value: inv.Recipient},
+		{Name: "payload", Value: base64.StdEncoding.EncodeToString(inv.Payload)},
+	}}, "space:"+inv.SpaceID, "invitationid")
+}
+
+// SendComment sends a file comment, or queues it like SendInvitation.
+func (c *Client) SendComment(ctx context.Context, cm Comment) (Receipt, error) {
+	return c.enqueueOrSend(ctx, op{cmd: wire.CmdSendComment, session: true, fields: []wire.Field{
+		{Name: "spaceid", Value: cm.SpaceID},
+		{Name: "fileid", Value: cm.FileID},
+		{Name: "text", Value: cm.Text},
+		{Name: "recipients", Value: strings.Join(cm.Recipients, ",")},
+	}}, "space:"+cm.SpaceID, "")
+}
+
+// Call sends an application command and returns its result reply.
+func (c *Client) Call(ctx context.Context, r Request) (*Reply, error) {
+	o := op{cmd: r.Command, fields: wireFields(r.Fields), session: !r.NoSession, onlineOnly: r.OnlineOnly}
+	if r.Mutating {
+		o.requestID = newID()
+	}
+	rep, err := c.exec(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Reply{Fields: fields(rep.Fields), Settings: fields(rep.Settings), Messages: messages(rep.Messages)}, nil
+}
+
+// Enqueue sends an application change now or queues it like
+// SendInvitation. key orders items: those with the same key are delivered
+// in the order they were enqueued. A fresh idempotency key is always used.
+func (c *Client) Enqueue(ctx context.Context, r Request, key string) (Receipt, error) {
+	return c.enqueueOrSend(ctx, op{cmd: r.Command, fields: wireFields(r.Fields), session: !r.NoSession}, key, "")
+}
+
+// itemPayload is how an op is stored in an outbox item.
+type itemPayload struct {
+	Session bool        `json:"s,omitempty"`
+	Fields  [][2]string `json:"f"`
+}
+
+func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField string) (Receipt, error) {
+	if c.closed() {
+		return Receipt{}, ErrClosed
+	}
+	id := newID()
+	o.requestID = id
+	if State(c.state.level.Load()) != Red {
+		if n, err := c.outbox.Len(ctx); err == nil && n == 0 {
+			rep, err := c.exec(ctx, o)
+			if err == nil {
+				r := Receipt{ID: id}
+				if resultField != "" {
+					r.Result, _ = rep.Get(resultField)
+				}
+				return r, nil
+			}
+			if permanent(err) || ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNoCredentials) {
+				return Receipt{}, err
+			}
+			// Transient: queue it under the same id; a replay is harmless.
+		}
+	}
+	p := itemPayload{Session: o.session, Fields: make([][2]string, len(o.fields))}
+	for i, f := range o.fields {
+		p.Fields[i] = [2]string{f.Name, f.Value}
+	}
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return Receipt{}, err
+	}
+	now := time.Now()
+	it := offline.Item{ID: id, Kind: o.cmd, Key: key, Payload: payload, Created: now, Expires: now.Add(c.cfg.ItemTTL)}
+	if err := c.outbox.Enqueue(ctx, it); err != nil {
+		return Receipt{}, err
+	}
+	if State(c.state.level.Load()) != Red {
+		notify(c.drainKick)
+	}
+	return Receipt{ID: id, Queued: true}, nil
+}
+
+// sendItem is the outbox's SendFunc.
+func (c *Client) sendItem(ctx context.Context, it offline.Item) error {
+	if State(c.state.level.Load()) == Red {
+		return ErrOffline
+	}
+	if err := c.drainRate.Wait(ctx); err != nil {
+		return err
+	}
+	var p itemPayload
+	if err := json.Unmarshal(it.Payload, &p); err != nil {
+		return offline.Permanent(err)
+	}
+	o := op{cmd: it.Kind, requestID: it.ID, session: p.Session, fields: make([]wire.Field, len(p.Fields))}
+	for i, f := range p.Fields {
+		o.fields[i] = wire.Field{Name: f[0], Value: f[1]}
+	}
+	_, err := c.exec(ctx, o)
+	if err != nil && permanent(err) {
+		return offline.Permanent(err)
+	}
+	return err
+}
+
+// permanent reports whether err is an answer no retry can change.
+func permanent(err error) bool {
+	var se *ServerError
+	if errors.As(err, &se) {
+		return !se.Transient() && se.Primary != wire.CodeSessionExpired
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.StatusCode >= 400 && he.StatusCode < 500 &&
+			he.StatusCode != http.StatusRequestTimeout && he.StatusCode != http.StatusTooManyRequests
+	}
+	return false
+}
+
+func parseSeconds(v string) time.Duration {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 86400)) * time.Second
+}
+
+func fields(ws []wire.Field) []Field {
+	if ws == nil {
+		return nil
+	}
+	fs := make([]Field, len(ws))
+	for i, f := range ws {
+		fs[i] = Field(f)
+	}
+	return fs
+}
+
+func wireFields(fs []Field) []wire.Field {
+	ws := make([]wire.Field, len(fs))
+	for i, f := range fs {
+		ws[i] = wire.Field(f)
+	}
+	return ws
+}
+
+func messages(ws []wire.Message) []Message {
+	if ws == nil {
+		return nil
+	}
+	ms := make([]Message, len(ws))
+	for i, m := range ws {
+		ms[i] = Message{ID: m.ID, Type: m.Type, From: m.From, SpaceID: m.SpaceID, Payload: m.Payload, Created: time.Unix(m.Created, 0)}
+	}
+	return ms
+}

@@ -1,0 +1,488 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	retryablehttp "github.com/hashicorp/go-retryablehttp"
+
+	"github.com/regfleet/regfleet/internal/wire"
+)
+
+// outcome classes of one attempt.
+type class int
+
+const (
+	classOK        class = iota // a result reply
+	classPermanent              // the server answered; no retry can help
+	classTransient              // try the next endpoint
+	classCanceled               // the caller's context ended
+)
+
+// transientCode reports whether an exception code is worth a retry elsewhere.
+func transientCode(code int) bool { return code == wire.CodeDatabase }
+
+// call is the state of one logical call across its attempts. The
+// go-retryablehttp policies of the call are its methods.
+type call struct {
+	c     *Client
+	ctx   context.Context
+	cmd   string
+	query string // checksum query, or ""
+
+	attempts int
+	tried    uint64 // endpoints attempted
+	failed   uint64 // endpoints that failed transiently
+	cur      *endpoint
+	curTrial bool
+	next     *endpoint
+	nextTrl  bool
+	wait     time.Duration
+
+	causes     []error
+	names      []string
+	retryAfter time.Duration // shortest Retry-After seen
+	allRA      bool          // every transient failure carried a Retry-After
+	budgetOut  bool
+
+	reply *wire.Reply
+	perm  error // permanent outcome (server error, HTTP 4xx)
+}
+
+// errNoEndpoint is the cause when every endpoint is ejected and either
+// held by a Retry-After or busy with its trial call.
+var errNoEndpoint = errors.New("no endpoint available: all ejected and held by Retry-After or on trial")
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// do sends one request with failover and retries and returns the decoded
+// result reply, and tells Config.OnCall about the call when set.
+func (c *Client) do(ctx context.Context, req *wire.Request) (*wire.Reply, error) {
+	if c.cfg.OnCall == nil {
+		reply, _, err := c.send(ctx, req)
+		return reply, err
+	}
+	start := time.Now()
+	reply, cs, err := c.send(ctx, req)
+	info := CallInfo{Command: req.Command, Start: start, Duration: time.Since(start), Err: err}
+	if cs != nil {
+		info.Attempts = cs.attempts
+		if cs.cur != nil {
+			info.Endpoint = cs.cur.name
+		}
+	}
+	c.cfg.OnCall(info)
+	return reply, err
+}
+
+// send sends one request with failover and retries and returns the decoded
+// result reply and the call's state (nil when no attempt was made). A
+// permanent answer returns *ServerError or *HTTPError; a call no endpoint
+// could serve returns *CallError.
+func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *call, error) {
+	if c.closed() {
+		return nil, nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	body, err := wire.AppendRequest(buf.AvailableBuffer(), req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: %s: %w", req.Command, err)
+	}
+	cs := &call{c: c, ctx: ctx, cmd: req.Command, allRA: true}
+	if c.cfg.Salt != "" {
+		cs.query = wire.ChecksumParam + "=" + wire.Checksum(body, c.cfg.Salt)
+	}
+	e, trial := c.pool.pick(0)
+	if e == nil {
+		err := cs.exhausted(nil)
+		if c.pool.snap.Load().ejected == c.pool.mask {
+			c.unreachable(err)
+		}
+		return nil, cs, err
+	}
+	cs.cur, cs.curTrial = e, trial
+	c.stats.calls.Add(1)
+	c.budget.call(time.Now())
+
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://placeholder.invalid/", nil)
+	if err != nil {
+		c.pool.release(e, trial)
+		return nil, cs, err
+	}
+	cs.target(hreq, e)
+	hreq.Header.Set("Content-Type", wire.ContentType)
+	hreq.Header.Set("User-Agent", "regfleet-client/1")
+	rreq, err := retryablehttp.FromRequest(hreq)
+	if err != nil {
+		c.pool.release(e, trial)
+		return nil, cs, err
+	}
+	if err := rreq.SetBody(body); err != nil {
+		c.pool.release(e, trial)
+		return nil, cs, err
+	}
+	rc := &retryablehttp.Client{
+		HTTPClient:   c.httpc,
+		RetryWaitMin: c.cfg.RetryWaitMin,
+		RetryWaitMax: c.cfg.RetryWaitMax,
+		RetryMax:     c.cfg.MaxAttempts + 1, // cs.checkRetry stops first
+		CheckRetry:   cs.checkRetry,
+		Backoff:      cs.backoff,
+		PrepareRetry: cs.prepareRetry,
+		ErrorHandler: cs.errorHandler,
+	}
+	resp, err := rc.Do(rreq)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if cs.next != nil { // canceled during a backoff wait
+		c.pool.release(cs.next, cs.nextTrl)
+		cs.next = nil
+	}
+	switch {
+	case cs.reply != nil:
+		c.reached()
+		return cs.reply, cs, nil
+	case cs.perm != nil:
+		c.reached()
+		return nil, cs, cs.perm
+	}
+	if err != nil && !errors.Is(err, ErrUnavailable) {
+		// go-retryablehttp returned the context's error during a wait.
+		err = cs.exhausted(err)
+	}
+	if err == nil {
+		err = cs.exhausted(nil)
+	}
+	if cs.failed != 0 && (cs.failed|c.pool.snap.Load().ejected) == c.pool.mask {
+		c.unreachable(err)
+	}
+	return nil, cs, err
+}
+
+// target points r at endpoint e.
+func (cs *call) target(r *http.Request, e *endpoint) {
+	u := *e.api
+	u.RawQuery = cs.query
+	r.URL = &u
+	r.Host = u.Host
+}
+
+// exhausted builds the *CallError of a call that no endpoint could serve.
+func (cs *call) exhausted(extra error) error {
+	causes := cs.causes
+	if extra != nil {
+		causes = append(causes[:len(causes):len(causes)], extra)
+	}
+	if cs.budgetOut {
+		causes = append(causes[:len(causes):len(causes)], ErrRetryBudget)
+	}
+	if len(causes) == 0 {
+		causes = []error{errNoEndpoint}
+	}
+	ce := &CallError{
+		Command:   cs.cmd,
+		Attempts:  cs.attempts,
+		Endpoints: cs.names,
+		Err:       errors.Join(causes...),
+	}
+	if cs.allRA && len(cs.causes) > 0 {
+		ce.RetryAfter = cs.retryAfter
+	}
+	return ce
+}
+
+// checkRetry is the CheckRetry policy: it classifies the attempt (reading
+// and decoding a 200 reply, bounded), reports it to the endpoint's health,
+// and decides whether another attempt is allowed: attempts left, retry
+// budget, another endpoint, and a backoff that ends before the deadline.
+func (cs *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	c, e, trial := cs.c, cs.cur, cs.curTrial
+	cs.attempts++
+	if cs.tried&e.bit == 0 {
+		cs.names = append(cs.names, e.name)
+	}
+	cs.tried |= e.bit
+	e.requests.Add(1)
+	c.stats.attempts.Add(1)
+
+	cl, ra, cause := cs.classify(resp, err)
+	switch cl {
+	case classOK:
+		c.pool.success(e, trial)
+		return false, nil
+	case classPermanent:
+		c.pool.success(e, trial)
+		cs.perm = cause
+		return false, cause
+	case classCanceled:
+		c.pool.release(e, trial)
+		return false, cs.exhausted(ctx.Err())
+	}
+	c.pool.failure(e, trial, ra)
+	cs.failed |= e.bit
+	cs.causes = append(cs.causes, &AttemptError{Endpoint: e.name, Err: cause})
+	if ra > 0 {
+		if cs.retryAfter == 0 || ra < cs.retryAfter {
+			cs.retryAfter = ra
+		}
+	} else {
+		cs.allRA = false
+	}
+
+	if cs.attempts >= c.cfg.MaxAttempts || ctx.Err() != nil || c.closed() {
+		return false, cs.exhausted(ctx.Err())
+	}
+	next, ntrial := c.pool.pick(cs.tried)
+	if next == nil {
+		// Every endpoint was tried: go round again, but not to the one
+		// that just failed while another exists.
+		next, ntrial = c.pool.pick(e.bit)
+		if next == nil {
+			return false, cs.exhausted(nil)
+		}
+	}
+	wait := cs.backoffFor(cs.attempts - 1)
+	if hold := c.pool.holdRemaining(next); hold > wait {
+		wait = hold
+		if wait > c.cfg.RetryWaitMax {
+			c.pool.release(next, ntrial)
+			return false, cs.exhausted(nil)
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
+		c.pool.release(next, ntrial)
+		return false, cs.exhausted(fmt.Errorf("next attempt would start after the deadline: %w", context.DeadlineExceeded))
+	}
+	if !c.budget.allowRetry(time.Now()) {
+		c.pool.release(next, ntrial)
+		c.stats.denied.Add(1)
+		cs.budgetOut = true
+		return false, cs.exhausted(nil)
+	}
+	c.stats.retries.Add(1)
+	cs.next, cs.nextTrl, cs.wait = next, ntrial, wait
+	return true, nil
+}
+
+// backoffFor is full-jitter exponential backoff: uniform in
+// [0, min(RetryWaitMax, RetryWaitMin·2^n)), or that cap without jitter.
+func (cs *call) backoffFor(n int) time.Duration {
+	cfg := cs.c.cfg
+	d := cfg.RetryWaitMin << uint(min(n, 30))
+	if d > cfg.RetryWaitMax || d <= 0 {
+		d = cfg.RetryWaitMax
+	}
+	if cfg.DisableJitter {
+		return d
+	}
+	return cs.c.randDuration(d)
+}
+
+// backoff is the Backoff policy: the wait checkRetry computed.
+func (cs *call) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
+	return cs.wait
+}
+
+// prepareRetry is the PrepareRetry policy: the next attempt goes to the
+// endpoint checkRetry picked.
+func (cs *call) prepareRetry(r *http.Request) error {
+	cs.cur, cs.curTrial = cs.next, cs.nextTrl
+	cs.next = nil
+	cs.target(r, cs.cur)
+	return nil
+}
+
+// errorHandler is the ErrorHandler policy: bodies are already consumed, the
+// error is checkRetry's.
+func (cs *call) errorHandler(resp *http.Response, err error, _ int) (*http.Response, error) {
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err == nil {
+		err = cs.exhausted(nil)
+	}
+	return nil, err
+}
+
+// drainLimit bounds what is read from a reply that is not used.
+const drainLimit = 64 << 10
+
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	body.Close()
+}
+
+// classify maps one attempt's result to its class per PROTOCOL.md. It
+// consumes and closes the body (replacing it with http.NoBody).
+func (cs *call) classify(resp *http.Response, err error) (class, time.Duration, error) {
+	if err != nil {
+		if cs.ctx.Err() != nil {
+			return classCanceled, 0, cs.ctx.Err()
+		}
+		return classTransient, 0, redactErr(err)
+	}
+	defer func() { resp.Body = http.NoBody }()
+	e := cs.cur
+	code := resp.StatusCode
+	switch {
+	case code == http.StatusOK:
+		buf := bufPool.Get().(*bytes.Buffer)
+		defer func() {
+			if buf.Cap() <= 64<<10 {
+				buf.Reset()
+				bufPool.Put(buf)
+			}
+		}()
+		_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, wire.MaxBodySize+1))
+		if rerr != nil {
+			drainClose(resp.Body)
+			if cs.ctx.Err() != nil {
+				return classCanceled, 0, cs.ctx.Err()
+			}
+			return classTransient, 0, fmt.Errorf("reading reply: %w", redactErr(rerr))
+		}
+		if buf.Len() > wire.MaxBodySize {
+			drainClose(resp.Body)
+			return classTransient, 0, fmt.Errorf("%w: reply over %d bytes", ErrNotRegistrationServer, wire.MaxBodySize)
+		}
+		resp.Body.Close()
+		rep, derr := wire.DecodeReply(buf.Bytes())
+		if derr != nil {
+			return classTransient, 0, fmt.Errorf("%w: %w", ErrNotRegistrationServer, derr)
+		}
+		if x := rep.Exception; x != nil {
+			se := &ServerError{Primary: x.PrimaryCode, Secondary: x.SecondaryCode, Message: x.Message, Command: cs.cmd, Endpoint: e.name}
+			if transientCode(x.PrimaryCode) {
+				return classTransient, 0, se
+			}
+			return classPermanent, 0, se
+		}
+		cs.reply = rep
+		return classOK, 0, nil
+	case code == http.StatusTooManyRequests || code == http.StatusBadGateway ||
+		code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
+		ra := cs.c.parseRetryAfter(resp.Header.Get("Retry-After"))
+		drainClose(resp.Body)
+		return classTransient, ra, &HTTPError{StatusCode: code, Command: cs.cmd, Endpoint: e.name, RetryAfter: ra}
+	case code == http.StatusRequestTimeout || code >= 500:
+		drainClose(resp.Body)
+		return classTransient, 0, &HTTPError{StatusCode: code, Command: cs.cmd, Endpoint: e.name}
+	case code >= 400:
+		drainClose(resp.Body)
+		return classPermanent, 0, &HTTPError{StatusCode: code, Command: cs.cmd, Endpoint: e.name}
+	default:
+		drainClose(resp.Body)
+		return classTransient, 0, fmt.Errorf("%w: HTTP %d", ErrNotRegistrationServer, code)
+	}
+}
+
+// parseRetryAfter reads a Retry-After header (seconds or HTTP date), capped
+// at MaxRetryAfter. It returns 0 when absent or invalid.
+func (c *Client) parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(c.cfg.MaxRetryAfter/time.Second) {
+			return c.cfg.MaxRetryAfter
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return min(d, c.cfg.MaxRetryAfter)
+}
+
+// retryBudget allows retries up to a share of the calls of a sliding window
+// (ten buckets), with a floor. Safe for concurrent use.
+type retryBudget struct {
+	ratio  float64
+	floor  int
+	bucket time.Duration
+
+	mu      sync.Mutex
+	slots   [10]budgetSlot
+	calls   int // sum over live slots
+	retries int
+}
+
+type budgetSlot struct {
+	epoch          int64
+	calls, retries int
+}
+
+func newRetryBudget(ratio float64, floor int, window time.Duration) *retryBudget {
+	return &retryBudget{ratio: ratio, floor: floor, bucket: max(window/10, time.Nanosecond)}
+}
+
+// advanceLocked expires slots older than the window and returns the current
+// slot. Caller holds b.mu.
+func (b *retryBudget) advanceLocked(now time.Time) *budgetSlot {
+	epoch := now.UnixNano() / int64(b.bucket)
+	for i := range b.slots {
+		s := &b.slots[i]
+		if s.epoch <= epoch-int64(len(b.slots)) || s.epoch > epoch {
+			b.calls -= s.calls
+			b.retries -= s.retries
+			*s = budgetSlot{}
+		}
+	}
+	s := &b.slots[epoch%int64(len(b.slots))]
+	if s.epoch != epoch {
+		b.calls -= s.calls
+		b.retries -= s.retries
+		*s = budgetSlot{epoch: epoch}
+	}
+	return s
+}
+
+func (b *retryBudget) call(now time.Time) {
+	b.mu.Lock()
+	b.advanceLocked(now).calls++
+	b.calls++
+	b.mu.Unlock()
+}
+
+func (b *retryBudget) allowRetry(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.advanceLocked(now)
+	if float64(b.retries+1) > max(float64(b.floor), b.ratio*float64(b.calls)) {
+		return false
+	}
+	s.retries++
+	b.retries++
+	return true
+}
+
+// assert that the policies match go-retryablehttp's types.
+var (
+	_ retryablehttp.CheckRetry   = (*call)(nil).checkRetry
+	_ retryablehttp.Backoff      = (*call)(nil).backoff
+	_ retryablehttp.PrepareRetry = (*call)(nil).prepareRetry
+	_ retryablehttp.ErrorHandler = (*call)(nil).errorHandler
+)

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut)
+	code = exitCode(err, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestBadFlagsExit2(t *testing.T) {
+	tests := []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"--clients", "many"}, "--clients"},
+		{[]string{"--clients", "0"}, "--clients must be positive"},
+		{[]string{"--duration", "0s"}, "--duration must be positive"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"--outage", "flood:1s@1s"}, `unknown mode "flood"`},
+		{[]string{"--outage", "down:30s@50s", "--duration", "60s"}, "ends after the run"},
+		{[]string{"--url", "http://a", "--outage", "down:1s@1s"}, "embedded cluster"},
+		{[]string{"--shard", "2/2"}, "--shard"},
+		{[]string{"--threshold", "p99<fast"}, "--threshold"},
+		{[]string{"--progress", "sometimes"}, "--progress"},
+		{[]string{"--url", "ftp://x"}, `"ftp://x"`},
+		{[]string{"--poll-jitter", "2"}, "PollJitter"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"merge"}, "name the shard reports"},
+		{[]string{"merge", "/nonexistent/a.json"}, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, stderr := runCLI(t, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if !strings.Contains(stderr, tt.mention) {
+				t.Errorf("stderr %q does not mention %q", stderr, tt.mention)
+			}
+		})
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	code, _, stderr := runCLI(t, "--help")
+	if code != exitOK || !strings.Contains(stderr, "--outage") {
+		t.Errorf("--help: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestThresholdsAndMerge runs two shards of a small fleet against the
+// embedded cluster, checks that a crossed threshold exits 1 and a held one
+// 0, and that merging the shard reports counts both shards.
+func TestThresholdsAndMerge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time run")
+	}
+	dir := t.TempDir()
+	common := []string{"--clients", "6", "--duration", "2s", "--ramp-up", "100ms", "--poll-interval", "500ms",
+		"--drain-timeout", "1s", "--progress", "off", "--seed", "5"}
+	shard0 := filepath.Join(dir, "0.json")
+	code, out, stderr := runCLI(t, append(common, "--shard", "0/2", "--out", shard0, "--threshold", "errors<100%")...)
+	if code != exitOK {
+		t.Fatalf("shard 0: exit %d\n%s\n%s", code, out, stderr)
+	}
+	shard1 := filepath.Join(dir, "1.json")
+	code, out, _ = runCLI(t, append(common, "--shard", "1/2", "--out", shard1, "--threshold", "p50<1ns")...)
+	if code != exitThreshold || !strings.Contains(out, "THRESHOLD CROSSED") {
+		t.Fatalf("shard 1 with an impossible threshold: exit %d\n%s", code, out)
+	}
+	html := filepath.Join(dir, "fleet.html")
+	hgrm := filepath.Join(dir, "fleet.hgrm")
+	code, out, stderr = runCLI(t, "merge", shard0, shard1, "--html", html, "--hgrm", hgrm)
+	if code != exitOK {
+		t.Fatalf("merge: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "merged from 2 shards") {
+		t.Errorf("merged summary does not say so:\n%s", out)
+	}
+	for _, f := range []string{html, hgrm} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+}

@@ -1,0 +1,843 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/regfleet/regfleet/client"
+	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/regsim"
+)
+
+// Defaults of Config. cmd/loadgen uses them as flag defaults.
+const (
+	DefaultClients      = 100
+	DefaultRampUp       = 10 * time.Second
+	DefaultDuration     = 60 * time.Second
+	DefaultInviteRate   = 2.0 // per client per minute
+	DefaultUserPrefix   = "user"
+	DefaultPassword     = regsim.DefaultPassword
+	DefaultInstances    = 3
+	DefaultDrainTimeout = 2 * time.Minute
+	// DefaultPollInterval is the poll interval of the simulated clients;
+	// the embedded cluster asks for the same.
+	DefaultPollInterval = 10 * time.Second
+)
+
+// Config configures a run. The zero value of a field means its Default…
+// constant, except where the field says otherwise.
+type Config struct {
+	// URLs are the Registration Server URLs under test. Empty: start the
+	// embedded simulated cluster of Instances instances in-process.
+	URLs []string
+	// BackupURLs are the clients' backup tier.
+	BackupURLs []string
+	// Instances is the size of the embedded cluster.
+	Instances int
+	// Clients is the number of simulated clients of the whole fleet (all
+	// shards); each logs in as UserPrefix+index.
+	Clients int
+	// RampUp spreads the clients' starts evenly over this time.
+	RampUp time.Duration
+	// Duration is the length of the measured run, ramp-up included. A
+	// bounded drain phase follows (DrainTimeout).
+	Duration time.Duration
+	// PollInterval and PollJitter configure the clients' poll loops (0:
+	// the client's defaults for the jitter).
+	PollInterval time.Duration
+	PollJitter   float64
+	// InviteRate is the invitations each client sends per minute (closed
+	// model; Poisson arrivals). Negative: none.
+	InviteRate float64
+	// Rate, when positive, switches to the open model: invitations arrive
+	// at this total rate per second, each handed to a random client, and
+	// are measured from their intended send time.
+	Rate float64
+	// Timeout bounds one attempt of the clients (client.Config.AttemptTimeout).
+	Timeout time.Duration
+	// Salt is the API checksum salt.
+	Salt string
+	// UserPrefix and Password name the seeded users.
+	UserPrefix string
+	Password   string
+	// ConnPerClient gives each client its own connection pool, as real
+	// desktops have; otherwise the fleet shares one transport.
+	ConnPerClient bool
+	// Outages are the fault windows (embedded cluster only).
+	Outages []Outage
+	// Naive switches the clients' jitter and recovery spread off, to show
+	// the thundering herd they prevent.
+	Naive bool
+	// Shard says which clients this process runs.
+	Shard Shard
+	// Seed makes the run's random choices reproducible; 0 means random.
+	Seed uint64
+	// DrainTimeout bounds the end phase that waits for queued invitations
+	// to be delivered and received.
+	DrainTimeout time.Duration
+	// Progress, when set, is called once per second with the live figures.
+	Progress func(Live)
+	// Logger receives the run's events; nil discards.
+	Logger *slog.Logger
+}
+
+// ErrConfig is wrapped by every configuration error of Run.
+var ErrConfig = errors.New("loadgen: bad config")
+
+func (c *Config) applyDefaults() {
+	if c.Clients == 0 {
+		c.Clients = DefaultClients
+	}
+	if c.RampUp == 0 {
+		c.RampUp = DefaultRampUp
+	}
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.InviteRate == 0 {
+		c.InviteRate = DefaultInviteRate
+	}
+	if c.Timeout == 0 {
+		c.Timeout = client.DefaultAttemptTimeout
+	}
+	if c.UserPrefix == "" {
+		c.UserPrefix = DefaultUserPrefix
+	}
+	if c.Password == "" {
+		c.Password = DefaultPassword
+	}
+	if c.Instances == 0 {
+		c.Instances = DefaultInstances
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Clients < 1:
+		return bad("Clients %d: need at least 1", c.Clients)
+	case c.Clients > 1_000_000:
+		return bad("Clients %d: at most 1000000", c.Clients)
+	case c.RampUp < 0:
+		return bad("RampUp %s is negative", c.RampUp)
+	case c.Duration <= 0:
+		return bad("Duration %s must be positive", c.Duration)
+	case c.RampUp > c.Duration:
+		return bad("RampUp %s is longer than Duration %s", c.RampUp, c.Duration)
+	case c.PollInterval < 0:
+		return bad("PollInterval %s is negative", c.PollInterval)
+	case c.PollJitter < 0 || c.PollJitter > 1 || math.IsNaN(c.PollJitter):
+		return bad("PollJitter %v is outside [0, 1]", c.PollJitter)
+	case math.IsNaN(c.InviteRate) || math.IsInf(c.InviteRate, 0):
+		return bad("InviteRate %v is not a number", c.InviteRate)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return bad("Rate %v must be a finite number ≥ 0", c.Rate)
+	case c.Timeout < 0:
+		return bad("Timeout %s is negative", c.Timeout)
+	case c.DrainTimeout < 0:
+		return bad("DrainTimeout %s is negative", c.DrainTimeout)
+	case c.Instances < 1 || c.Instances > 64:
+		return bad("Instances %d: need 1 to 64", c.Instances)
+	case c.Shard.Count > 0 && (c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count):
+		return bad("Shard %d/%d: %v", c.Shard.Index, c.Shard.Count, ErrBadShard)
+	}
+	for _, raw := range slices.Concat(c.URLs, c.BackupURLs) {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("URL %q is not an http(s) URL", raw)
+		}
+	}
+	if len(c.URLs) == 0 && len(c.BackupURLs) > 0 {
+		return bad("BackupURLs need URLs (the embedded cluster has no backup tier)")
+	}
+	if len(c.URLs) > 0 && len(c.Outages) > 0 {
+		return bad("Outages need the embedded cluster (no URLs): regfleet cannot switch faults on a real cluster")
+	}
+	for _, o := range c.Outages {
+		if o.End() > c.Duration {
+			return bad("outage %s ends after the run (%s)", o, c.Duration)
+		}
+		for _, i := range o.Instances {
+			if i >= c.Instances {
+				return bad("outage %s names instance %d of %d (indexes from 0)", o, i, c.Instances)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckConfig reports what Run would reject in cfg, without running.
+func CheckConfig(cfg Config) error {
+	cfg.applyDefaults()
+	return cfg.validate()
+}
+
+// Run runs the load described by cfg until its Duration has passed and the
+// drain phase has ended, or ctx ends (the report then covers what ran), and
+// returns the report. With no URLs it starts the embedded cluster and stops
+// it before returning. Every goroutine Run starts has ended when it returns.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &engine{cfg: cfg, log: cfg.Logger}
+	defer e.shutdown()
+	if err := e.setup(); err != nil {
+		return nil, err
+	}
+	return e.run(ctx)
+}
+
+// engine is one run.
+type engine struct {
+	cfg     Config
+	log     *slog.Logger
+	cluster *regsim.Cluster
+	urls    []string
+	rec     *Recorder
+	shared  *http.Transport
+	start   time.Time // of the run; set before any goroutine starts
+
+	mu   sync.Mutex // guards sims
+	sims []*sim
+
+	invitesCreated atomic.Int64 // invitations handed to the clients
+	invitesFailed  atomic.Int64 // rejected outright (neither sent nor queued)
+	received       atomic.Int64 // distinct invitations received
+	duplicated     atomic.Int64 // extra copies received
+	stopSending    atomic.Bool
+}
+
+func (e *engine) setup() error {
+	e.urls = e.cfg.URLs
+	if len(e.urls) == 0 {
+		c, err := regsim.Start(regsim.Config{
+			Instances:    e.cfg.Instances,
+			Users:        e.cfg.Clients,
+			Password:     e.cfg.Password,
+			Salt:         e.cfg.Salt,
+			PollInterval: e.cfg.PollInterval,
+			Logger:       e.log,
+		}, regsim.StartOptions{ControlAddr: "-"})
+		if err != nil {
+			return fmt.Errorf("loadgen: start the embedded cluster: %w", err)
+		}
+		if e.cfg.UserPrefix != "user" {
+			c.Close()
+			return fmt.Errorf("%w: the embedded cluster seeds users named user0…; --user-prefix needs --url", ErrConfig)
+		}
+		e.cluster = c
+		e.urls = c.URLs()
+	}
+	// Each client keeps up to two connections per endpoint; the embedded
+	// cluster holds the other end of each in this process too.
+	perClient := 2 * (len(e.urls) + len(e.cfg.BackupURLs))
+	need := 256 + e.owned()*min(perClient, 4)
+	if e.cluster != nil {
+		need *= 2
+	}
+	if err := raiseOpenFileLimit(uint64(need)); err != nil {
+		return err
+	}
+	if !e.cfg.ConnPerClient {
+		e.shared = newTransport(e.owned())
+	}
+	return nil
+}
+
+// owned returns the number of clients this shard runs.
+func (e *engine) owned() int {
+	n := 0
+	for i := range e.cfg.Clients {
+		if e.cfg.Shard.Owns(i) {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *engine) shutdown() {
+	e.mu.Lock()
+	sims := e.sims
+	e.sims = nil
+	e.mu.Unlock()
+	for _, s := range sims {
+		s.close()
+	}
+	if e.shared != nil {
+		e.shared.CloseIdleConnections()
+	}
+	if e.cluster != nil {
+		e.cluster.Close()
+	}
+}
+
+func newTransport(conns int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0
+	t.MaxIdleConnsPerHost = max(conns, 2)
+	t.IdleConnTimeout = 90 * time.Second
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return t
+}
+
+func (e *engine) run(ctx context.Context) (*Report, error) {
+	start := time.Now()
+	e.start = start
+	rec, err := NewRecorder(RecorderConfig{Start: start})
+	if err != nil {
+		return nil, err
+	}
+	e.rec = rec
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	// Outages.
+	windows := make([]window, len(e.cfg.Outages))
+	for i, o := range e.cfg.Outages {
+		wg.Go(func() { windows[i] = e.outage(runCtx, start, o) })
+	}
+	// The fleet, started evenly over the ramp-up.
+	owned := e.ownedIndexes()
+	for k, i := range owned {
+		at := start
+		if len(owned) > 1 {
+			at = start.Add(time.Duration(float64(e.cfg.RampUp) * float64(k) / float64(len(owned))))
+		}
+		wg.Go(func() { e.runClient(runCtx, i, at) })
+	}
+	// The open model's pacer.
+	if e.cfg.Rate > 0 {
+		wg.Go(func() { e.openModel(runCtx, start) })
+	}
+	// Sampling and progress, once per second, until the end of the drain.
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	var sampler sync.WaitGroup
+	sampler.Go(func() { e.sampleLoop(sampleCtx, start) })
+
+	// Measured phase.
+	measured := sleepCtx(runCtx, time.Until(start.Add(e.cfg.Duration)))
+	e.stopSending.Store(true)
+	// Drain phase: bounded; ends early once nothing is queued and every
+	// accepted invitation has been received.
+	drainStart := time.Now()
+	if measured == nil {
+		e.drainPhase(runCtx)
+	}
+	drainTime := time.Since(drainStart)
+	cancel()
+	wg.Wait()
+	end := time.Now()
+	e.sample(end)
+	stopSampling()
+	sampler.Wait()
+
+	report, err := rec.Report(end)
+	if err != nil {
+		return nil, err
+	}
+	report.Config = e.runConfig()
+	for i, o := range e.cfg.Outages {
+		if w := windows[i]; !w.on.IsZero() {
+			report.AddOutageAt(o, w.on, w.off)
+		}
+	}
+	d := e.delivery()
+	d.DrainPhase = Duration(drainTime)
+	report.Delivery = &d
+	return report, nil
+}
+
+func (e *engine) ownedIndexes() []int {
+	var idx []int
+	for i := range e.cfg.Clients {
+		if e.cfg.Shard.Owns(i) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+func (e *engine) runConfig() RunConfig {
+	rc := RunConfig{
+		URLs:          e.cfg.URLs,
+		BackupURLs:    e.cfg.BackupURLs,
+		Clients:       e.cfg.Clients,
+		RampUp:        Duration(e.cfg.RampUp),
+		Duration:      Duration(e.cfg.Duration),
+		PollInterval:  Duration(e.cfg.PollInterval),
+		InviteRate:    e.cfg.InviteRate,
+		Rate:          e.cfg.Rate,
+		Timeout:       Duration(e.cfg.Timeout),
+		ConnPerClient: e.cfg.ConnPerClient,
+		Naive:         e.cfg.Naive,
+		Shard:         e.cfg.Shard.String(),
+		Seed:          int64(e.cfg.Seed),
+	}
+	for _, o := range e.cfg.Outages {
+		rc.Outages = append(rc.Outages, o.String())
+	}
+	return rc
+}
+
+// window is when an outage's fault was really on.
+type window struct{ on, off time.Time }
+
+// outage switches o on at its start and off at its end (or when the run
+// ends), and returns when it really did; the zero window if the run ended
+// before the outage began.
+func (e *engine) outage(ctx context.Context, start time.Time, o Outage) window {
+	if sleepCtx(ctx, time.Until(start.Add(o.At))) != nil {
+		return window{}
+	}
+	e.log.Info("outage begins", "outage", o.String())
+	e.setFault(o, true)
+	w := window{on: time.Now()}
+	_ = sleepCtx(ctx, time.Until(start.Add(o.End())))
+	e.setFault(o, false)
+	w.off = time.Now()
+	e.log.Info("outage ends", "outage", o.String())
+	return w
+}
+
+func (e *engine) setFault(o Outage, on bool) {
+	if o.Mode == OutageDBDown {
+		e.cluster.SetStoreFault(on)
+		return
+	}
+	var f regsim.Fault
+	if on {
+		switch o.Mode {
+		case OutageDown:
+			f.Down = true
+		case OutageUnavailable:
+			f.Unavailable, f.RetryAfter = true, 5*time.Second
+		case OutageHang:
+			f.Hang = true
+		case OutageReset:
+			f.Reset = true
+		}
+	}
+	targets := o.Instances
+	if targets == nil {
+		targets = make([]int, e.cluster.Len())
+		for i := range targets {
+			targets[i] = i
+		}
+	}
+	for _, i := range targets {
+		e.cluster.Instance(i).SetFault(f)
+	}
+}
+
+// sampleLoop samples the fleet's gauges once per second.
+func (e *engine) sampleLoop(ctx context.Context, start time.Time) {
+	next := start.Add(time.Second)
+	for sleepCtx(ctx, time.Until(next)) == nil {
+		now := time.Now()
+		e.sample(now)
+		if e.cfg.Progress != nil {
+			e.cfg.Progress(e.rec.Live(now))
+		}
+		next = next.Add(time.Second)
+		if next.Before(now) { // fell behind: skip, do not burst
+			next = now.Truncate(time.Second).Add(time.Second)
+		}
+	}
+}
+
+func (e *engine) sample(now time.Time) {
+	var g Gauges
+	e.mu.Lock()
+	sims := slices.Clone(e.sims)
+	e.mu.Unlock()
+	for _, s := range sims {
+		g.Clients++
+		switch s.c.State().Level {
+		case client.Green:
+			g.Green++
+		case client.Red:
+			g.Red++
+		}
+		n, _ := s.ob.Len(context.Background())
+		g.Outbox += int64(n)
+	}
+	e.rec.Sample(now, g)
+}
+
+// drainPhase waits, bounded by DrainTimeout, until no client has anything
+// queued and every invitation sent has been received.
+func (e *engine) drainPhase(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.DrainTimeout)
+	defer cancel()
+	for {
+		d := e.delivery()
+		if d.Received >= d.Accepted && e.queued() == 0 {
+			return
+		}
+		if sleepCtx(ctx, 250*time.Millisecond) != nil {
+			return
+		}
+	}
+}
+
+func (e *engine) queued() int64 {
+	e.mu.Lock()
+	sims := slices.Clone(e.sims)
+	e.mu.Unlock()
+	var n int64
+	for _, s := range sims {
+		q, _ := s.ob.Len(context.Background())
+		n += int64(q)
+	}
+	return n
+}
+
+// delivery accounts for the invitations so far: accepted are those created
+// and neither still queued, dead, nor rejected.
+func (e *engine) delivery() Delivery {
+	e.mu.Lock()
+	sims := slices.Clone(e.sims)
+	e.mu.Unlock()
+	var queued, dead int64
+	for _, s := range sims {
+		q, _ := s.ob.Len(context.Background())
+		queued += int64(q)
+		dl, _ := s.ob.Dead(context.Background())
+		dead += int64(len(dl))
+	}
+	d := Delivery{
+		Accepted:   e.invitesCreated.Load() - e.invitesFailed.Load() - queued - dead,
+		Received:   e.received.Load(),
+		Duplicated: e.duplicated.Load(),
+	}
+	d.Settle()
+	return d
+}
+
+// openModel hands invitations to random clients at Rate per second.
+func (e *engine) openModel(ctx context.Context, start time.Time) {
+	p, err := NewPacer(PacerConfig{Rate: e.cfg.Rate, RampUp: e.cfg.RampUp, Start: start, Recorder: e.rec})
+	if err != nil {
+		e.log.Error("pacer", "err", err)
+		return
+	}
+	rng := rand.New(rand.NewPCG(e.cfg.Seed, 0x9e3779b97f4a7c15))
+	// In-flight sends are bounded so that a stalled server cannot make the
+	// generator grow without bound; a send waiting for a slot still counts
+	// from its intended time.
+	slots := make(chan struct{}, max(64, 4*e.owned()))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	end := e.start.Add(e.cfg.Duration)
+	p.Stop(end)
+	for {
+		s, err := p.Next(ctx)
+		if err != nil || !s.Intended.Before(end) {
+			return
+		}
+		e.mu.Lock()
+		var target *sim
+		if n := len(e.sims); n > 0 {
+			target = e.sims[rng.IntN(n)]
+		}
+		e.mu.Unlock()
+		if target == nil {
+			e.rec.Record(opInvite, s.Intended, time.Now(), Outcome{Class: "no-client"})
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			target.invite(ctx, s.Intended)
+		})
+	}
+}
+
+// opInvite is the name under which the engine records the user operation
+// "send an invitation", from its intended time, whether the client sent it
+// at once or queued it; the protocol call itself is recorded as
+// "sendinvitation" when it reaches the network.
+const opInvite = "invite"
+
+// sleepCtx waits d or until ctx ends; it returns ctx.Err() in the second case.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sim is one simulated desktop client.
+type sim struct {
+	e     *engine
+	idx   int
+	user  string
+	c     *client.Client
+	ob    *offline.Memory
+	rng   *rand.Rand // owned by the client's own goroutine
+	seq   atomic.Int64
+	mu    sync.Mutex // guards seen
+	seen  map[string]int
+	trans *http.Transport // own transport with ConnPerClient
+}
+
+func (e *engine) runClient(ctx context.Context, idx int, at time.Time) {
+	if sleepCtx(ctx, time.Until(at)) != nil {
+		return
+	}
+	s, err := e.newSim(idx)
+	if err != nil {
+		e.log.Error("client", "index", idx, "err", err)
+		e.rec.Record("newclient", at, time.Now(), Outcome{Class: ClassOther})
+		return
+	}
+	e.mu.Lock()
+	e.sims = append(e.sims, s)
+	e.mu.Unlock()
+	s.live(ctx)
+}
+
+func (e *engine) newSim(idx int) (*sim, error) {
+	s := &sim{
+		e:    e,
+		idx:  idx,
+		user: e.cfg.UserPrefix + strconv.Itoa(idx),
+		ob:   offline.NewMemory(offline.MemoryOptions{}),
+		rng:  rand.New(rand.NewPCG(e.cfg.Seed, uint64(idx))),
+		seen: make(map[string]int),
+	}
+	var rt http.RoundTripper = e.shared
+	if e.cfg.ConnPerClient {
+		s.trans = newTransport(2)
+		rt = s.trans
+	}
+	c, err := client.New(client.Config{
+		URLs:           e.urls,
+		BackupURLs:     e.cfg.BackupURLs,
+		Username:       s.user,
+		Password:       e.cfg.Password,
+		Salt:           e.cfg.Salt,
+		HTTPClient:     &http.Client{Transport: &countingTransport{rt: rt, rec: e.rec}},
+		Outbox:         s.ob,
+		PollInterval:   e.cfg.PollInterval,
+		PollJitter:     e.cfg.PollJitter,
+		DisableJitter:  e.cfg.Naive,
+		AttemptTimeout: e.cfg.Timeout,
+		Seed:           e.cfg.Seed ^ uint64(idx+1)*0x9e3779b97f4a7c15,
+		OnCall:         s.onCall,
+	})
+	if err != nil {
+		s.ob.Close()
+		return nil, err
+	}
+	s.c = c
+	return s, nil
+}
+
+func (s *sim) close() {
+	s.c.Close()
+	s.ob.Close()
+	if s.trans != nil {
+		s.trans.CloseIdleConnections()
+	}
+}
+
+// onCall records every call the client makes, the poll loop's included,
+// except calls the end of the run canceled: those have no outcome.
+func (s *sim) onCall(ci client.CallInfo) {
+	if errors.Is(ci.Err, context.Canceled) {
+		return
+	}
+	o := Outcome{Endpoint: ci.Endpoint, Class: classify(ci.Err)}
+	s.e.rec.Record(ci.Command, ci.Start, ci.Start.Add(ci.Duration), o)
+}
+
+// live logs in, registers a device, polls, and (closed model) sends
+// invitations until the run ends.
+func (s *sim) live(ctx context.Context) {
+	// Login and device registration are online-only: retry them until the
+	// server answers, as a desktop application would.
+	for attempt := 0; ; attempt++ {
+		if _, err := s.c.Login(ctx); err == nil {
+			break
+		} else if ctx.Err() != nil || isPermanent(err) {
+			return
+		}
+		if sleepCtx(ctx, backoff(s.rng, attempt)) != nil {
+			return
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if _, err := s.c.RegisterDevice(ctx, "loadgen-"+s.user, "pk-"+s.user); err == nil {
+			break
+		} else if ctx.Err() != nil || isPermanent(err) {
+			return
+		}
+		if sleepCtx(ctx, backoff(s.rng, attempt)) != nil {
+			return
+		}
+	}
+	if err := s.c.StartPolling(ctx, s.handle); err != nil {
+		return
+	}
+	if s.e.cfg.Rate > 0 || s.e.cfg.InviteRate <= 0 {
+		<-ctx.Done()
+		return
+	}
+	mean := time.Minute.Seconds() / s.e.cfg.InviteRate
+	next := time.Now()
+	for !s.e.stopSending.Load() {
+		next = next.Add(time.Duration(s.rng.ExpFloat64() * mean * float64(time.Second)))
+		if sleepCtx(ctx, time.Until(next)) != nil || s.e.stopSending.Load() {
+			return
+		}
+		// Recorded from next, the intended time: when the previous
+		// invitation ran late, this one's wait counts against the server.
+		s.invite(ctx, next)
+	}
+}
+
+// invite sends one invitation to a random other user of the fleet.
+func (s *sim) invite(ctx context.Context, intended time.Time) {
+	n := s.e.cfg.Clients
+	if n < 2 {
+		return
+	}
+	s.mu.Lock()
+	to := s.rng.IntN(n - 1)
+	s.mu.Unlock()
+	if to >= s.idx {
+		to++
+	}
+	token := strconv.Itoa(s.idx) + ":" + strconv.FormatInt(s.seq.Add(1), 10)
+	s.e.invitesCreated.Add(1)
+	if s.e.cfg.Rate == 0 {
+		// The open model's pacer records its own schedule lag.
+		s.e.rec.RecordLag(intended, time.Now())
+	}
+	_, err := s.c.SendInvitation(ctx, client.Invitation{
+		SpaceID:   strconv.Itoa(s.idx),
+		Recipient: s.e.cfg.UserPrefix + strconv.Itoa(to),
+		Payload:   []byte(token),
+	})
+	if err != nil {
+		s.e.invitesFailed.Add(1)
+	}
+	// The call itself is recorded by onCall when it reached the network;
+	// here the whole operation, from its intended time, is.
+	s.e.rec.Record(opInvite, intended, time.Now(), Outcome{Class: classify(err)})
+}
+
+// handle receives each message once per id from the client's poll loop.
+func (s *sim) handle(_ context.Context, m client.Message) {
+	if m.Type != "invitation" {
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(m.Payload)
+	if err != nil {
+		return
+	}
+	token := string(raw)
+	s.mu.Lock()
+	s.seen[token]++
+	first := s.seen[token] == 1
+	s.mu.Unlock()
+	if first {
+		s.e.received.Add(1)
+	} else {
+		s.e.duplicated.Add(1)
+	}
+}
+
+func backoff(rng *rand.Rand, attempt int) time.Duration {
+	ceiling := min(time.Duration(1<<min(attempt, 6))*250*time.Millisecond, 10*time.Second)
+	return time.Duration(rng.Int64N(int64(ceiling)) + 1)
+}
+
+func isPermanent(err error) bool {
+	var se *client.ServerError
+	return errors.As(err, &se) && se.Primary != 0 && se.Primary != -12507 && se.Primary != -30400
+}
+
+// classify maps a client error to a Recorder error class, by the causes the
+// client keeps (errors.Is/As through its CallError), never by message text.
+func classify(err error) string {
+	if err == nil {
+		return ""
+	}
+	var se *client.ServerError
+	var he *client.HTTPError
+	var ne net.Error
+	switch {
+	case errors.Is(err, client.ErrOffline):
+		return ClassOffline
+	case errors.Is(err, context.Canceled):
+		return ClassCanceled
+	case errors.As(err, &se):
+		return ClassException
+	case errors.As(err, &he):
+		return ClassHTTP
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ClassRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ClassReset
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ClassTimeout
+	}
+	return ClassOther
+}
+
+// countingTransport records every attempt put on the wire, per second and
+// per endpoint.
+type countingTransport struct {
+	rt  http.RoundTripper
+	rec *Recorder
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.rec.RecordAttempt(time.Now(), r.URL.Scheme+"://"+r.URL.Host)
+	return t.rt.RoundTrip(r)
+}

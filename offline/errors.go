@@ -1,0 +1,61 @@
+package offline
+
+import (
+	"errors"
+	"time"
+)
+
+// More errors of the outbox (the first ones are in outbox.go).
+var (
+	// ErrDuplicate reports an Enqueue with the ID of an item already stored
+	// (pending or dead). The stored item is left as it was.
+	ErrDuplicate = errors.New("offline: item id already stored")
+	// ErrInvalidItem reports an item that cannot be stored, e.g. one
+	// without an ID.
+	ErrInvalidItem = errors.New("offline: invalid item")
+	// ErrCorrupt reports a database file that is damaged, truncated or not
+	// an outbox at all. Open wraps it in a *CorruptError.
+	ErrCorrupt = errors.New("offline: outbox file is corrupt")
+)
+
+// CorruptError says which outbox file is damaged and how. It wraps
+// ErrCorrupt; Cause, when set, is the underlying error.
+type CorruptError struct {
+	Path   string // the database file
+	Detail string // what is wrong, for humans
+	Cause  error  // the underlying error, if any
+}
+
+// Error names the file and the problem.
+func (e *CorruptError) Error() string {
+	return "offline: outbox file " + e.Path + " is corrupt: " + e.Detail
+}
+
+// Unwrap returns ErrCorrupt and the cause.
+func (e *CorruptError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{ErrCorrupt}
+	}
+	return []error{ErrCorrupt, e.Cause}
+}
+
+// DeadLetter is an item the drain gave up on.
+type DeadLetter struct {
+	Item
+	// Reason says why: the permanent error's text, ReasonExpired,
+	// ReasonDamaged, or that the sender stopped MaxClaims times while
+	// sending it.
+	Reason string
+	// Died is when the item became a dead letter.
+	Died time.Time
+}
+
+// Reasons of dead letters that the drain itself decides.
+const (
+	// ReasonExpired is the Reason of an item that expired before delivery.
+	ReasonExpired = "expired"
+	// ReasonDamaged is the Reason of a stored item whose bytes fail their
+	// checksum (the durable outbox checks every item it reads); it is
+	// never sent.
+	ReasonDamaged = "damaged: the stored item fails its checksum"
+)

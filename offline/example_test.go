@@ -1,0 +1,95 @@
+package offline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/regfleet/regfleet/offline"
+)
+
+// ExampleNewMemory queues two invitations while the server is unreachable
+// and delivers them once it is back; a third one the server refuses for
+// good becomes a dead letter.
+func ExampleNewMemory() {
+	ctx := context.Background()
+	ob := offline.NewMemory(offline.MemoryOptions{})
+	defer ob.Close()
+
+	for _, id := range []string{"req-1", "req-2", "req-3"} {
+		err := ob.Enqueue(ctx, offline.Item{ID: id, Kind: "sendinvitation", Key: "space-42", Payload: []byte("…")})
+		if err != nil {
+			fmt.Println("enqueue:", err)
+			return
+		}
+	}
+
+	// Offline: the first send fails transiently; Drain stops and keeps it.
+	_, err := ob.Drain(ctx, func(ctx context.Context, it offline.Item) error {
+		return errors.New("connection refused")
+	})
+	n, _ := ob.Len(ctx)
+	fmt.Println("offline:", err, "- pending:", n)
+
+	// Back online.
+	res, err := ob.Drain(ctx, func(ctx context.Context, it offline.Item) error {
+		if it.ID == "req-3" {
+			return offline.Permanent(errors.New("recipient unknown"))
+		}
+		fmt.Println("sent", it.ID, "attempt", it.Attempts)
+		return nil
+	})
+	fmt.Printf("online: %d sent, %d dead, err %v\n", res.Sent, res.Dead, err)
+	dead, _ := ob.Dead(ctx)
+	for _, d := range dead {
+		fmt.Println("dead letter:", d.ID, d.Reason)
+	}
+	// Output:
+	// offline: connection refused - pending: 3
+	// sent req-1 attempt 2
+	// sent req-2 attempt 1
+	// online: 2 sent, 1 dead, err <nil>
+	// dead letter: req-3 recipient unknown
+}
+
+// ExampleOpen keeps the queue in a file, so that it survives a restart.
+func ExampleOpen() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "outbox")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "outbox.db")
+
+	ob, err := offline.Open(path, offline.Options{})
+	if err != nil {
+		fmt.Println(err) // a *CorruptError names the file and what is wrong
+		return
+	}
+	if err := ob.Enqueue(ctx, offline.Item{ID: "req-1", Kind: "sendcomment", Key: "file-7", Payload: []byte("…")}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ob.Close() // the application quits, or crashes
+
+	ob, err = offline.Open(path, offline.Options{MoveAsideCorrupt: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ob.Close()
+	events := ob.Subscribe(16)
+	res, err := ob.Drain(ctx, func(ctx context.Context, it offline.Item) error {
+		return nil // send it with it.ID as <requestid>
+	})
+	fmt.Println("sent after restart:", res.Sent, err)
+	e := <-events.C
+	fmt.Println("event:", e.Kind, e.ID)
+	// Output:
+	// sent after restart: 1 <nil>
+	// event: sent req-1
+}

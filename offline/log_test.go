@@ -1,0 +1,24 @@
+package offline
+
+import (
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+)
+
+func newTextLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func getenv(k string) string { return os.Getenv(k) }
+
+func decodeB64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("base64 %q: %v", s, err)
+	}
+	return string(b)
+}

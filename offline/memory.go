@@ -1,0 +1,295 @@
+package offline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Memory is an outbox held in memory: it keeps the full Outbox contract
+// (limits, order per key, dead letters, expiry, events) but loses its items
+// when the process ends. The load generator's simulated clients use it; a
+// desktop application wants SQLite.
+//
+// Create it with NewMemory. It is safe for concurrent use; one Drain runs at
+// a time (a second one waits).
+type Memory struct {
+	c *core
+}
+
+var _ Manager = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory outbox.
+func NewMemory(opts MemoryOptions) *Memory {
+	lim := resolveLimits(opts.MaxItemBytes, opts.MaxItems, opts.MaxBytes)
+	return &Memory{c: newCore(newMemStore(), lim, opts.Now, opts.Logger)}
+}
+
+// Enqueue stores a copy of it. See Outbox.Enqueue. An empty it.Created is
+// set to the outbox clock's now; it.Attempts is ignored.
+func (m *Memory) Enqueue(ctx context.Context, it Item) error { return m.c.enqueue(ctx, it) }
+
+// Drain delivers the ready items through send. See Outbox.Drain.
+func (m *Memory) Drain(ctx context.Context, send SendFunc) (DrainResult, error) {
+	return m.c.drain(ctx, send)
+}
+
+// Len reports how many items are pending (dead letters excluded).
+func (m *Memory) Len(ctx context.Context) (int, error) { return m.c.length(ctx) }
+
+// Pending lists the pending items in enqueue order.
+func (m *Memory) Pending(ctx context.Context) ([]Item, error) { return m.c.pending(ctx) }
+
+// Dead lists the dead letters in enqueue order.
+func (m *Memory) Dead(ctx context.Context) ([]DeadLetter, error) { return m.c.deadLetters(ctx) }
+
+// Retry moves the dead letter id back to pending, in its original place in
+// the order. It returns ErrNotFound if id is not a dead letter.
+func (m *Memory) Retry(ctx context.Context, id string) error { return m.c.retry(ctx, id) }
+
+// Discard removes the item id, pending or dead. It returns ErrNotFound if no
+// such item is stored.
+func (m *Memory) Discard(ctx context.Context, id string) error { return m.c.discard(ctx, id) }
+
+// Subscribe returns a subscription to the outbox's events with a buffer of
+// the given size (0 means DefaultEventBuffer). See Subscription.
+func (m *Memory) Subscribe(buffer int) *Subscription { return m.c.subscribe(buffer) }
+
+// Close stops a running Drain, discards the items and closes every
+// subscription. It is idempotent.
+func (m *Memory) Close() error { return m.c.close() }
+
+// memRec is one stored item.
+type memRec struct {
+	seq     int64
+	it      Item
+	size    int64
+	claims  int
+	dead    bool
+	reason  string
+	died    time.Time
+	removed bool
+}
+
+// memStore implements store in memory.
+type memStore struct {
+	mu      sync.Mutex
+	lastSeq int64
+	order   []*memRec // ascending seq; removed records linger until compaction
+	gone    int       // removed records in order
+	byID    map[string]*memRec
+	byKey   map[string][]*memRec // stored records per non-empty key, ascending seq
+	bytes   int64
+	deadN   int // dead letters among byID
+}
+
+func newMemStore() *memStore {
+	return &memStore{byID: make(map[string]*memRec), byKey: make(map[string][]*memRec)}
+}
+
+// find returns the stored record with seq. Caller holds mu.
+func (s *memStore) find(seq int64) (*memRec, error) {
+	i := sort.Search(len(s.order), func(i int) bool { return s.order[i].seq >= seq })
+	if i == len(s.order) || s.order[i].seq != seq || s.order[i].removed {
+		return nil, ErrNotFound
+	}
+	return s.order[i], nil
+}
+
+// remove forgets r. Caller holds mu.
+func (s *memStore) remove(r *memRec) {
+	r.removed = true
+	delete(s.byID, r.it.ID)
+	if r.it.Key != "" {
+		q := s.byKey[r.it.Key]
+		for i, x := range q {
+			if x == r {
+				q = append(q[:i:i], q[i+1:]...)
+				break
+			}
+		}
+		if len(q) == 0 {
+			delete(s.byKey, r.it.Key)
+		} else {
+			s.byKey[r.it.Key] = q
+		}
+	}
+	s.bytes -= r.size
+	if r.dead {
+		s.deadN--
+	}
+	s.gone++
+	if s.gone > 64 && s.gone > len(s.order)/2 {
+		kept := make([]*memRec, 0, len(s.order)-s.gone)
+		for _, x := range s.order {
+			if !x.removed {
+				kept = append(kept, x)
+			}
+		}
+		s.order = kept
+		s.gone = 0
+	}
+}
+
+func cloneItem(it Item) Item {
+	it.Payload = bytes.Clone(it.Payload)
+	return it
+}
+
+func (s *memStore) insert(_ context.Context, it *Item, size int64, lim limits) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[it.ID]; ok {
+		return fmt.Errorf("%w: %s", ErrDuplicate, it.ID)
+	}
+	if err := lim.admit(int64(len(s.byID)), s.bytes, size); err != nil {
+		return err
+	}
+	s.lastSeq++
+	r := &memRec{seq: s.lastSeq, it: cloneItem(*it), size: size}
+	s.order = append(s.order, r)
+	s.byID[it.ID] = r
+	if it.Key != "" {
+		s.byKey[it.Key] = append(s.byKey[it.Key], r)
+	}
+	s.bytes += size
+	return nil
+}
+
+func (s *memStore) next(_ context.Context, after int64) (record, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := sort.Search(len(s.order), func(i int) bool { return s.order[i].seq > after })
+	for ; i < len(s.order); i++ {
+		r := s.order[i]
+		if r.removed || r.dead {
+			continue
+		}
+		if r.it.Key != "" && s.byKey[r.it.Key][0] != r {
+			continue // an earlier item with this key is stored
+		}
+		return record{seq: r.seq, item: cloneItem(r.it), claims: r.claims}, true, nil
+	}
+	return record{}, false, nil
+}
+
+// pendingRec returns the pending record seq. Caller holds mu.
+func (s *memStore) pendingRec(seq int64) (*memRec, error) {
+	r, err := s.find(seq)
+	if err != nil {
+		return nil, err
+	}
+	if r.dead {
+		return nil, ErrNotFound
+	}
+	return r, nil
+}
+
+func (s *memStore) claim(_ context.Context, seq int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.pendingRec(seq)
+	if err != nil {
+		return err
+	}
+	r.it.Attempts++
+	r.claims++
+	return nil
+}
+
+func (s *memStore) delivered(_ context.Context, seq int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.pendingRec(seq)
+	if err != nil {
+		return err
+	}
+	s.remove(r)
+	return nil
+}
+
+func (s *memStore) bury(_ context.Context, seq int64, reason string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.pendingRec(seq)
+	if err != nil {
+		return err
+	}
+	r.dead, r.reason, r.died = true, reason, at
+	s.deadN++
+	return nil
+}
+
+func (s *memStore) release(_ context.Context, seq int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.pendingRec(seq)
+	if err != nil {
+		return err
+	}
+	r.claims = 0
+	return nil
+}
+
+func (s *memStore) pending(context.Context) ([]Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Item
+	for _, r := range s.order {
+		if !r.removed && !r.dead {
+			out = append(out, cloneItem(r.it))
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) dead(context.Context) ([]DeadLetter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []DeadLetter
+	for _, r := range s.order {
+		if !r.removed && r.dead {
+			out = append(out, DeadLetter{Item: cloneItem(r.it), Reason: r.reason, Died: r.died})
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) count(context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byID) - s.deadN, nil
+}
+
+func (s *memStore) retry(_ context.Context, id string) (Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[id]
+	if !ok || !r.dead {
+		return Item{}, fmt.Errorf("%w: no dead letter %s", ErrNotFound, id)
+	}
+	r.dead, r.reason, r.died, r.claims = false, "", time.Time{}, 0
+	s.deadN--
+	return cloneItem(r.it), nil
+}
+
+func (s *memStore) discard(_ context.Context, id string) (Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[id]
+	if !ok {
+		return Item{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	s.remove(r)
+	return cloneItem(r.it), nil
+}
+
+func (s *memStore) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.order, s.byID, s.byKey, s.bytes, s.deadN = nil, nil, nil, 0, 0
+	return nil
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package offline
+
+// raceEnabled reports a -race build, whose SQLite (transpiled C) runs
+// several times slower; the crash test widens its kill window to match.
+const raceEnabled = true

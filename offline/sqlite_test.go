@@ -1,0 +1,381 @@
+package offline
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openT(t *testing.T, path string, opts Options) *SQLite {
+	t.Helper()
+	ob, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = ob.Close() })
+	return ob
+}
+
+func TestSQLitePersistsAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob := openT(t, path, Options{Now: clk.Now})
+	exp := clk.Now().Add(time.Hour)
+	mustEnqueue(t, ob, Item{ID: "a", Kind: "sendcomment", Key: "k", Payload: []byte{0, 1, 2, 255}, Expires: exp},
+		item("b", "k"), item("c", ""), Item{ID: "d", Payload: nil})
+	r := recorder{fail: func(it Item) error {
+		if it.ID == "a" {
+			return Permanent(errors.New("exception -30300: recipient unknown"))
+		}
+		return errors.New("down")
+	}}
+	if _, err := ob.Drain(ctx, r.send); err == nil || err.Error() != "down" {
+		t.Fatalf("Drain: %v", err)
+	}
+	if err := ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); !os.IsNotExist(err) {
+		t.Fatalf("WAL left after Close: %v", err)
+	}
+
+	ob2 := openT(t, path, Options{Now: clk.Now})
+	wantIDs(t, "Pending", pendingIDs(t, ob2), "b", "c", "d")
+	wantLen(t, ob2, 3)
+	d, err := ob2.Dead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DeadLetter{Item: Item{ID: "a", Kind: "sendcomment", Key: "k", Payload: []byte{0, 1, 2, 255}, Created: clk.Now(), Expires: exp, Attempts: 1},
+		Reason: "exception -30300: recipient unknown", Died: clk.Now()}
+	if len(d) != 1 || !sameDead(d[0], want) {
+		t.Fatalf("Dead = %+v, want %+v", d, want)
+	}
+	p, _ := ob2.Pending(ctx)
+	if p[1].Attempts != 1 || p[0].Attempts != 0 {
+		t.Fatalf("attempts not kept: %+v", p)
+	}
+	if len(p[2].Payload) != 0 {
+		t.Fatalf("nil payload came back as %#v", p[2].Payload)
+	}
+}
+
+func sameDead(a, b DeadLetter) bool {
+	return a.ID == b.ID && a.Kind == b.Kind && a.Key == b.Key && bytes.Equal(a.Payload, b.Payload) &&
+		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires) && a.Attempts == b.Attempts &&
+		a.Reason == b.Reason && a.Died.Equal(b.Died)
+}
+
+// TestSQLiteAbandonedClaimsAcrossReopen: the claim counter is committed
+// before the send, so sends that never finish (the process dies) count
+// across restarts, and the MaxClaims-th one makes the item dead.
+func TestSQLiteAbandonedClaimsAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob := openT(t, path, Options{})
+	mustEnqueue(t, ob, item("poison", "k"), item("after", "k"))
+	_ = ob.Close()
+	for i := range MaxClaims {
+		ob := openT(t, path, Options{})
+		func() {
+			defer func() { _ = recover() }()
+			_, _ = ob.Drain(ctx, func(context.Context, Item) error { panic("crash") })
+		}()
+		// No outcome was recorded; closing stands in for the dead process.
+		if err := ob.Close(); err != nil {
+			t.Fatalf("close %d: %v", i, err)
+		}
+	}
+	ob = openT(t, path, Options{})
+	r := recorder{}
+	res, err := ob.Drain(ctx, r.send)
+	if err != nil || res != (DrainResult{Dead: 1}) {
+		t.Fatalf("Drain = %+v, %v", res, err)
+	}
+	wantIDs(t, "Dead", deadIDs(t, ob), "poison")
+	wantIDs(t, "Pending", pendingIDs(t, ob), "after")
+}
+
+func TestSQLiteSenderLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	first := openT(t, path, Options{})
+	second := openT(t, path, Options{})
+	mustEnqueue(t, first, item("a", ""))
+	mustEnqueue(t, second, item("b", "")) // any opener may enqueue
+
+	r := recorder{}
+	if res, err := first.Drain(ctx, r.send); err != nil || res.Sent != 2 {
+		t.Fatalf("first Drain = %+v, %v", res, err)
+	}
+	mustEnqueue(t, second, item("c", ""))
+	if _, err := second.Drain(ctx, r.send); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Drain: %v, want ErrLocked", err)
+	}
+	// The second may still read.
+	wantIDs(t, "Pending via second", pendingIDs(t, second), "c")
+	wantLen(t, second, 1)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := second.Drain(ctx, r.send); err != nil || res.Sent != 1 {
+		t.Fatalf("second Drain after first closed = %+v, %v", res, err)
+	}
+	wantIDs(t, "sent", r.ids(), "a", "b", "c")
+}
+
+func TestOpenSchemaChecks(t *testing.T) {
+	dir := t.TempDir()
+	rawDB := func(t *testing.T, name string, stmts ...string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, s := range stmts {
+			if _, err := db.Exec(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return path
+	}
+	t.Run("NewerVersion", func(t *testing.T) {
+		path := filepath.Join(dir, "newer.db")
+		ob := openT(t, path, Options{})
+		_ = ob.Close()
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Close()
+		_, err = Open(path, Options{MoveAsideCorrupt: true})
+		if err == nil || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "newer") || !strings.Contains(err.Error(), path) {
+			t.Fatalf("Open of a newer schema: %v", err)
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Fatal("a newer file was moved aside")
+		}
+	})
+	t.Run("ForeignApplication", func(t *testing.T) {
+		path := rawDB(t, "foreign.db", "PRAGMA application_id = 7", "CREATE TABLE x (y)")
+		if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a regfleet outbox") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+	t.Run("ForeignTables", func(t *testing.T) {
+		path := rawDB(t, "tables.db", "CREATE TABLE x (y)")
+		if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a regfleet outbox") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+	t.Run("TotalsDisagree", func(t *testing.T) {
+		path := filepath.Join(dir, "totals.db")
+		ob := openT(t, path, Options{})
+		mustEnqueue(t, ob, item("a", ""))
+		_ = ob.Close()
+		db, _ := sql.Open("sqlite", path)
+		if _, err := db.Exec("UPDATE stats SET items = 5"); err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Close()
+		if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "totals") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+	t.Run("Directory", func(t *testing.T) {
+		if _, err := Open(dir, Options{}); err == nil || errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open of a directory: %v", err)
+		}
+	})
+	t.Run("EmptyPath", func(t *testing.T) {
+		if _, err := Open("", Options{}); err == nil {
+			t.Fatal("Open(\"\") succeeded")
+		}
+	})
+	t.Run("OddName", func(t *testing.T) {
+		path := filepath.Join(dir, "a?b#c%20d.db")
+		ob := openT(t, path, Options{})
+		mustEnqueue(t, ob, item("a", ""))
+		_ = ob.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("the file is not where it was asked: %v", err)
+		}
+		ob = openT(t, path, Options{})
+		wantLen(t, ob, 1)
+	})
+}
+
+// goodDB writes an outbox with n committed items and returns its bytes.
+func goodDB(t testing.TB, dir string, n int) (path string, items []Item) {
+	t.Helper()
+	path = filepath.Join(dir, "good.db")
+	ob, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		// Sizes from a few bytes to several pages, so some items use
+		// overflow pages.
+		it := Item{ID: fmt.Sprintf("item-%03d", i), Kind: "sendinvitation", Key: fmt.Sprintf("k%d", i%3),
+			Payload: bytes.Repeat([]byte{byte('a' + i%26)}, 10+(i*733)%9000)}
+		if err := ob.Enqueue(context.Background(), it); err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, it)
+	}
+	if err := ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, items
+}
+
+func TestOpenCorruptFiles(t *testing.T) {
+	dir := t.TempDir()
+	good, _ := goodDB(t, dir, 30)
+	goodBytes, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := bytes.Clone(goodBytes)
+	for i := 4096; i < 4096+12; i++ { // scribble over the b-tree header of page 2
+		flip[i] ^= 0x5a
+	}
+	cases := []struct {
+		name  string
+		bytes []byte
+		want  string
+	}{
+		{"Empty", nil, "empty file"},
+		{"ShortHeader", goodBytes[:50], "shorter than the 100-byte"},
+		{"Garbage", bytes.Repeat([]byte("not a database "), 500), "not a SQLite database"},
+		{"HalfPage", goodBytes[:2000], "truncated"},
+		{"MissingPages", goodBytes[:len(goodBytes)/2/4096*4096], "truncated"},
+		{"TornPage", goodBytes[:len(goodBytes)-100], "truncated"},
+		{"Scribbled", flip, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "outbox.db")
+			if err := os.WriteFile(path, tc.bytes, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(path, Options{})
+			var ce *CorruptError
+			if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open: %v, want a *CorruptError", err)
+			}
+			if ce.Path != path || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not name %s and %q", err, path, tc.want)
+			}
+
+			// Moving aside keeps the bad bytes and starts empty.
+			clk := newClock()
+			var logs bytes.Buffer
+			ob, err := Open(path, Options{MoveAsideCorrupt: true, Now: clk.Now, Logger: newTextLogger(&logs)})
+			if err != nil {
+				t.Fatalf("Open with MoveAsideCorrupt: %v", err)
+			}
+			defer ob.Close()
+			wantLen(t, ob, 0)
+			mustEnqueue(t, ob, item("fresh", ""))
+			moved := path + ".corrupt-" + clk.Now().UTC().Format("20060102T150405.000000000Z")
+			kept, err := os.ReadFile(moved)
+			if err != nil {
+				t.Fatalf("moved file: %v", err)
+			}
+			if !bytes.Equal(kept, tc.bytes) {
+				t.Fatal("the moved file differs from the corrupt one")
+			}
+			if !strings.Contains(logs.String(), moved) {
+				t.Fatalf("log does not name the moved file: %s", logs.String())
+			}
+		})
+	}
+}
+
+// TestMoveAsideRefusedWhileLocked: a corrupt file is never moved away from
+// under a process that holds the sender lock.
+func TestMoveAsideRefusedWhileLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	l := &senderLock{path: path + ".lock"}
+	if err := l.acquire(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.release()
+	if err := os.WriteFile(path, []byte("garbage garbage garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path, Options{MoveAsideCorrupt: true})
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open: %v, want ErrCorrupt and ErrLocked", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("the file was moved")
+	}
+}
+
+// TestDamagedPayloadIsNotSent: SQLite does not checksum page content; the
+// outbox does, per item, and never sends an item whose bytes changed.
+func TestDamagedPayloadIsNotSent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "outbox.db")
+	ob := openT(t, path, Options{})
+	marker := []byte("PAYLOAD-TO-DAMAGE-0123456789")
+	mustEnqueue(t, ob, Item{ID: "victim", Key: "k", Payload: marker}, item("later", "k"), item("other", ""))
+	_ = ob.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, marker)
+	if i < 0 {
+		t.Fatal("payload not found in the file")
+	}
+	b[i+3] ^= 0x01
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ob = openT(t, path, Options{})
+	r := recorder{}
+	res, err := ob.Drain(ctx, r.send)
+	if err != nil || res != (DrainResult{Sent: 1, Dead: 1}) {
+		t.Fatalf("Drain = %+v, %v", res, err)
+	}
+	wantIDs(t, "sent", r.ids(), "other")
+	d, _ := ob.Dead(ctx)
+	if len(d) != 1 || d[0].ID != "victim" || d[0].Reason != ReasonDamaged {
+		t.Fatalf("Dead = %+v", d)
+	}
+}
+
+func TestTimeEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		in   time.Time
+		want time.Time
+	}{
+		{time.Time{}, time.Time{}},
+		{time.Unix(0, 0), time.Unix(0, 1)}, // 0 means "none": the epoch moves by 1 ns
+		{time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)},
+		{time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, math.MaxInt64)},
+		{time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, math.MinInt64+1)},
+	} {
+		if got := fromNanos(nanos(tc.in)); !got.Equal(tc.want) {
+			t.Errorf("round trip of %v = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
