@@ -617,9 +617,9 @@ type sim struct {
 	user  string
 	c     *client.Client
 	ob    *offline.Memory
-	rng   *rand.Rand // owned by the client's own goroutine
 	seq   atomic.Int64
-	mu    sync.Mutex // guards seen
+	mu    sync.Mutex // guards rng and seen
+	rng   *rand.Rand
 	seen  map[string]int
 	trans *http.Transport // own transport with ConnPerClient
 }
@@ -706,7 +706,7 @@ func (s *sim) live(ctx context.Context) {
 		} else if ctx.Err() != nil || isPermanent(err) {
 			return
 		}
-		if sleepCtx(ctx, backoff(s.rng, attempt)) != nil {
+		if sleepCtx(ctx, s.backoff(attempt)) != nil {
 			return
 		}
 	}
@@ -716,7 +716,7 @@ func (s *sim) live(ctx context.Context) {
 		} else if ctx.Err() != nil || isPermanent(err) {
 			return
 		}
-		if sleepCtx(ctx, backoff(s.rng, attempt)) != nil {
+		if sleepCtx(ctx, s.backoff(attempt)) != nil {
 			return
 		}
 	}
@@ -730,7 +730,7 @@ func (s *sim) live(ctx context.Context) {
 	mean := time.Minute.Seconds() / s.e.cfg.InviteRate
 	next := time.Now()
 	for !s.e.stopSending.Load() {
-		next = next.Add(time.Duration(s.rng.ExpFloat64() * mean * float64(time.Second)))
+		next = next.Add(time.Duration(s.expFloat() * mean * float64(time.Second)))
 		if sleepCtx(ctx, time.Until(next)) != nil || s.e.stopSending.Load() {
 			return
 		}
@@ -746,9 +746,7 @@ func (s *sim) invite(ctx context.Context, intended time.Time) {
 	if n < 2 {
 		return
 	}
-	s.mu.Lock()
-	to := s.rng.IntN(n - 1)
-	s.mu.Unlock()
+	to := s.intN(n - 1)
 	if to >= s.idx {
 		to++
 	}
@@ -792,9 +790,25 @@ func (s *sim) handle(_ context.Context, m client.Message) {
 	}
 }
 
-func backoff(rng *rand.Rand, attempt int) time.Duration {
+// backoff is the wait before retrying a failed login or device
+// registration: full jitter up to 250 ms doubling to at most 10 s.
+func (s *sim) backoff(attempt int) time.Duration {
 	ceiling := min(time.Duration(1<<min(attempt, 6))*250*time.Millisecond, 10*time.Second)
-	return time.Duration(rng.Int64N(int64(ceiling)) + 1)
+	return time.Duration(s.intN(int(ceiling))) + 1
+}
+
+// intN and expFloat draw from the client's random source, which the open
+// model's senders share with the client's own goroutine.
+func (s *sim) intN(n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.IntN(n)
+}
+
+func (s *sim) expFloat() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.ExpFloat64()
 }
 
 func isPermanent(err error) bool {
