@@ -541,6 +541,8 @@ func (e *engine) delivery() Delivery {
 		Accepted:   e.invitesCreated.Load() - e.invitesFailed.Load() - queued - dead,
 		Received:   e.received.Load(),
 		Duplicated: e.duplicated.Load(),
+		Queued:     queued,
+		Dead:       dead,
 	}
 	d.Settle()
 	return d

@@ -147,7 +147,8 @@ func newHTMLData(r *Report) *htmlData {
 	}
 	if dv := r.Delivery; dv != nil {
 		d.Delivery = []kv{{"accepted", itoa(dv.Accepted)}, {"received", itoa(dv.Received)},
-			{"lost", itoa(dv.Lost) + " (" + pct(dv.Lost, dv.Accepted) + ")"}, {"duplicated", itoa(dv.Duplicated)}}
+			{"lost", itoa(dv.Lost) + " (" + pct(dv.Lost, dv.Accepted) + ")"}, {"duplicated", itoa(dv.Duplicated)},
+			{"still queued", itoa(dv.Queued)}, {"dead", itoa(dv.Dead)}}
 	}
 	d.Charts = charts(r)
 	return d

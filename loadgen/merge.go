@@ -133,6 +133,8 @@ func Merge(reports ...*Report) (*Report, error) {
 			delivery.Accepted += r.Delivery.Accepted
 			delivery.Received += r.Delivery.Received
 			delivery.Duplicated += r.Delivery.Duplicated
+			delivery.Queued += r.Delivery.Queued
+			delivery.Dead += r.Delivery.Dead
 			delivery.DrainPhase = max(delivery.DrainPhase, r.Delivery.DrainPhase)
 		}
 	}

@@ -233,6 +233,12 @@ type Delivery struct {
 	Duplicated int64 `json:"duplicated"` // extra copies received
 	// Lost is Accepted − Received, not below 0; Settle computes it.
 	Lost int64 `json:"lost"`
+	// Queued is the number of invitations still waiting in the clients'
+	// outboxes at the end (their clients never reached the server again
+	// within the drain phase); Dead those the outboxes gave up on. Neither
+	// counts as accepted.
+	Queued int64 `json:"queued,omitzero"`
+	Dead   int64 `json:"dead,omitzero"`
 	// DrainPhase is how long the end-of-run phase waited for deliveries.
 	DrainPhase Duration `json:"drain_phase,omitzero"`
 }

@@ -147,6 +147,9 @@ func TextReporter(r *Report) Reporter {
 		if d := r.Delivery; d != nil {
 			fmt.Fprintln(bw)
 			p("Delivery\taccepted %d  received %d  lost %d (%s)  duplicated %d", d.Accepted, d.Received, d.Lost, pct(d.Lost, d.Accepted), d.Duplicated)
+			if d.Queued > 0 || d.Dead > 0 {
+				p("  still queued %d  dead %d", d.Queued, d.Dead)
+			}
 			if d.DrainPhase > 0 {
 				p("  after a drain phase of %s", fmtDur(time.Duration(d.DrainPhase)))
 			}
