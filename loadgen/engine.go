@@ -597,19 +597,13 @@ func (e *engine) openModel(ctx context.Context, start time.Time) {
 // "sendinvitation" when it reaches the network.
 const opInvite = "invite"
 
-// sleepCtx waits d or until ctx ends; it returns ctx.Err() in the second case.
+// sleepCtx waits d or until ctx ends; it returns ctx.Err() in the second
+// case, and at once when d is not positive.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return SystemClock().Sleep(ctx, d)
 }
 
 // sim is one simulated desktop client.
