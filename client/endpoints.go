@@ -164,22 +164,32 @@ func (p *pool) pick(tried uint64) (e *endpoint, trial bool) {
 	return p.pickPanic(tried, n), false
 }
 
-// pickPanic picks among all endpoints, ejected or not, except those tried,
-// those held by a Retry-After and those whose single trial call is under
-// way.
+// pickPanic picks among all endpoints, ejected or not, except those tried
+// and those held by a Retry-After. It prefers endpoints whose single trial
+// call is not under way; one that awaits or is under its trial comes last,
+// so that a call with no other endpoint left tries it rather than failing
+// without trying (a trial slot taken by a concurrent call must not turn the
+// client Red while that endpoint may be answering).
 func (p *pool) pickPanic(tried uint64, n uint64) *endpoint {
 	now := time.Now()
 	l := uint64(len(p.all))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var onTrial *endpoint
 	for i := uint64(0); i < l; i++ {
 		e := p.all[(n+i)%l]
-		if tried&e.bit != 0 || now.Before(e.holdUntil) || e.state.Load() == epTrial {
+		if tried&e.bit != 0 || now.Before(e.holdUntil) {
+			continue
+		}
+		if e.state.Load() == epTrial {
+			if onTrial == nil {
+				onTrial = e
+			}
 			continue
 		}
 		return e
 	}
-	return nil
+	return onTrial
 }
 
 // holdRemaining reports how long e is still held by a Retry-After.

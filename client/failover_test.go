@@ -1,0 +1,77 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/regfleet/regfleet/regsim"
+)
+
+// TestConcurrentFailoverToBackupAwaitingTrial: after an outage of both
+// tiers, the recovered primary takes every call and the backup waits for
+// its trial call. When the primary then dies, two calls at once fail over:
+// the first takes the backup's trial; the second must not fail (and turn
+// the light Red) because the backup's trial is busy, since the backup is
+// the only endpoint left to try (panic mode tries it too).
+func TestConcurrentFailoverToBackupAwaitingTrial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2)
+		urls := cl.URLs()
+		cfg := testConfig(cl, nil)
+		cfg.URLs, cfg.BackupURLs = urls[:1], urls[1:]
+		c := newClient(t, cfg)
+		setup(t, c)
+		ctx := context.Background()
+		poll := func() error { _, err := c.GetMessages(ctx, 10); return err }
+
+		// Both tiers down until both endpoints are ejected.
+		cl.Instance(0).SetFault(regsim.Fault{Down: true})
+		cl.Instance(1).SetFault(regsim.Fault{Down: true})
+		for range 4 {
+			_ = poll()
+		}
+		if s := c.State(); s.Level != Red || s.Healthy != 0 {
+			t.Fatalf("after the outage: %+v, want Red with no healthy endpoint", s)
+		}
+		// Both back; once the ejections end, the primary's trial succeeds.
+		cl.Instance(0).SetFault(regsim.Fault{})
+		cl.Instance(1).SetFault(regsim.Fault{})
+		time.Sleep(2 * DefaultMaxEjectionTime)
+		if err := poll(); err != nil {
+			t.Fatalf("first call after the outage: %v", err)
+		}
+		if s := c.State(); s.Level != Green || s.Tier != TierPrimary {
+			t.Fatalf("after recovery: %+v, want Green on the primary", s)
+		}
+
+		// The primary dies; the backup answers, slowly enough that its
+		// trial call is still under way when the second call fails over.
+		cl.Instance(0).SetFault(regsim.Fault{Down: true})
+		cl.Instance(1).SetFault(regsim.Fault{Latency: 500 * time.Millisecond})
+		var red bool
+		unsubscribe := c.Subscribe(func(s StateInfo) {
+			if s.Level == Red {
+				red = true
+			}
+		})
+		defer unsubscribe()
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Go(func() { errs[i] = poll() })
+		}
+		wg.Wait()
+		synctest.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("call %d during the failover: %v", i, err)
+			}
+		}
+		if red {
+			t.Error("the light turned Red although the backup answered")
+		}
+	})
+}
