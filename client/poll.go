@@ -221,25 +221,30 @@ func (c *Client) drainLoop() {
 	}
 }
 
-// idSet remembers the last n ids.
+// idSet remembers the last max ids. It grows with use: most clients see a
+// handful of messages, and a desktop fleet (or a load generator running
+// thousands of clients) should not pay for the largest case up front.
 type idSet struct {
 	m    map[string]struct{}
-	ring []string
-	pos  int
+	ring []string // the ids in arrival order, once full a circular buffer
+	pos  int      // next slot to overwrite once len(ring) == max
+	max  int
 }
 
-func newIDSet(n int) idSet { return idSet{m: make(map[string]struct{}, n), ring: make([]string, n)} }
+func newIDSet(max int) idSet { return idSet{m: make(map[string]struct{}), max: max} }
 
-// add reports whether id is new, remembering it.
+// add records id and reports whether it is new.
 func (s *idSet) add(id string) bool {
 	if _, ok := s.m[id]; ok {
 		return false
 	}
-	if old := s.ring[s.pos]; old != "" {
-		delete(s.m, old)
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.m, s.ring[s.pos])
+		s.ring[s.pos] = id
+		s.pos = (s.pos + 1) % s.max
 	}
-	s.ring[s.pos] = id
-	s.pos = (s.pos + 1) % len(s.ring)
 	s.m[id] = struct{}{}
 	return true
 }

@@ -176,6 +176,9 @@ func (c *Config) validate() error {
 			return bad("URL %q is not an http(s) URL", raw)
 		}
 	}
+	if len(c.URLs) == 0 && c.UserPrefix != DefaultUserPrefix {
+		return bad("UserPrefix %q: the embedded cluster seeds users named %s0…; another prefix needs URLs", c.UserPrefix, DefaultUserPrefix)
+	}
 	if len(c.URLs) == 0 && len(c.BackupURLs) > 0 {
 		return bad("BackupURLs need URLs (the embedded cluster has no backup tier)")
 	}
@@ -252,21 +255,20 @@ func (e *engine) setup() error {
 		if err != nil {
 			return fmt.Errorf("loadgen: start the embedded cluster: %w", err)
 		}
-		if e.cfg.UserPrefix != "user" {
-			c.Close()
-			return fmt.Errorf("%w: the embedded cluster seeds users named user0…; --user-prefix needs --url", ErrConfig)
-		}
 		e.cluster = c
 		e.urls = c.URLs()
 	}
-	// Each client keeps up to two connections per endpoint; the embedded
-	// cluster holds the other end of each in this process too.
-	perClient := 2 * (len(e.urls) + len(e.cfg.BackupURLs))
-	need := 256 + e.owned()*min(perClient, 4)
+	// A client holds about one connection at a time, and up to one idle
+	// connection per endpoint it rotates over; the embedded cluster holds
+	// the other end of each in this process too. Raise the limit towards the
+	// larger figure, and refuse to start below the smaller one.
+	perProcess := uint64(1)
 	if e.cluster != nil {
-		need *= 2
+		perProcess = 2
 	}
-	if err := raiseOpenFileLimit(uint64(need)); err != nil {
+	owned := uint64(e.owned())
+	endpoints := uint64(min(len(e.urls)+len(e.cfg.BackupURLs), 4))
+	if err := raiseOpenFileLimit(256+owned*endpoints*perProcess, 256+owned*perProcess); err != nil {
 		return err
 	}
 	if !e.cfg.ConnPerClient {

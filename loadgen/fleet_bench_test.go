@@ -231,8 +231,9 @@ func BenchmarkSDKRequestCPU(b *testing.B) {
 // goroutines and open files per client), and the schedule lag p99 of the
 // invitations. It takes about a minute, so it runs only with
 // LOADGEN_FLEET_BENCH=1; LOADGEN_FLEET_CLIENTS sets the fleet (default
-// 10000) and LOADGEN_FLEET_HEAPPROFILE a file for a heap profile taken at
-// the measurement. It runs once whatever b.N is: use -benchtime 1x.
+// 10000), LOADGEN_FLEET_HEAPPROFILE a file for a heap profile and
+// LOADGEN_FLEET_GOROUTINES one for the goroutine stacks (text), both taken
+// at the measurement. It runs once whatever b.N is: use -benchtime 1x.
 //
 // It bypasses Run's open-file estimate (two descriptors per client and
 // endpoint, so 10,000 clients ask for 20,256) and relies on the soft limit
@@ -301,6 +302,16 @@ func BenchmarkFleetMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	if path := os.Getenv("LOADGEN_FLEET_GOROUTINES"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.Lookup("goroutine").WriteTo(f, 1); err != nil {
 			b.Fatal(err)
 		}
 		f.Close()

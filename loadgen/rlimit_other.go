@@ -3,4 +3,4 @@
 package loadgen
 
 // raiseOpenFileLimit does nothing where there is no RLIMIT_NOFILE.
-func raiseOpenFileLimit(uint64) error { return nil }
+func raiseOpenFileLimit(_, _ uint64) error { return nil }
