@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -96,9 +97,9 @@ type Config struct {
 	Salt string
 
 	// HTTPClient carries TLS, proxy and transport settings. nil means a
-	// client with http.DefaultTransport. The Client uses a copy with its
-	// own Timeout (AttemptTimeout), no redirects, and never closes the
-	// transport's idle connections.
+	// client with http.DefaultTransport. The Client uses a copy that bounds
+	// each attempt by AttemptTimeout, follows no redirects, and never closes
+	// the transport's idle connections.
 	HTTPClient *http.Client
 	// Logger receives state transitions and failures, never bodies or
 	// secrets. nil discards.
@@ -405,9 +406,11 @@ func New(cfg Config) (*Client, error) {
 		rt = http.DefaultTransport
 	}
 	c.httpc = &http.Client{
-		Transport: noCloseIdle{rt},
+		// The attempt timeout is applied by the transport wrapper rather
+		// than http.Client.Timeout: with a wrapped transport net/http
+		// would run a timer goroutine per request.
+		Transport: noCloseIdle{rt: rt, timeout: vc.AttemptTimeout},
 		Jar:       base.Jar,
-		Timeout:   vc.AttemptTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -491,11 +494,45 @@ func (c *Client) randFloat() float64 {
 
 // noCloseIdle hides the transport's CloseIdleConnections from
 // go-retryablehttp, which would otherwise close the shared idle pool after
-// every failed call.
-type noCloseIdle struct{ rt http.RoundTripper }
+// every failed call. It also bounds each attempt, reply body included, by
+// timeout (when positive).
+type noCloseIdle struct {
+	rt      http.RoundTripper
+	timeout time.Duration
+}
 
-// RoundTrip passes r to the wrapped transport.
-func (t noCloseIdle) RoundTrip(r *http.Request) (*http.Response, error) { return t.rt.RoundTrip(r) }
+// RoundTrip passes r to the wrapped transport under a deadline of timeout
+// that ends when the reply body is closed.
+func (t noCloseIdle) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.timeout <= 0 {
+		return t.rt.RoundTrip(r)
+	}
+	if dl, ok := r.Context().Deadline(); ok && !time.Now().Add(t.timeout).Before(dl) {
+		// The caller's deadline comes first: it already bounds the attempt.
+		return t.rt.RoundTrip(r)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	resp, err := t.rt.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody is a reply body that ends its attempt's deadline when closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+// Close closes the body and releases the attempt's deadline.
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
 
 // Stats is a snapshot of the client's counters.
 type Stats struct {

@@ -133,8 +133,7 @@ func (c *Client) exec(ctx context.Context, o op) (*wire.Reply, error) {
 			req.Session = s
 		}
 		rep, err := c.do(ctx, req)
-		var se *ServerError
-		if try == 0 && o.session && errors.As(err, &se) && se.Primary == wire.CodeSessionExpired {
+		if try == 0 && o.session && err != nil && sessionExpired(err) {
 			if _, _, err := c.login(ctx, req.Session); err != nil {
 				return nil, err
 			}
@@ -142,6 +141,13 @@ func (c *Client) exec(ctx context.Context, o op) (*wire.Reply, error) {
 		}
 		return rep, err
 	}
+}
+
+// sessionExpired reports whether err is the server's -30400. (Kept out of
+// exec so that its *ServerError target is allocated on the error path only.)
+func sessionExpired(err error) bool {
+	var se *ServerError
+	return errors.As(err, &se) && se.Primary == wire.CodeSessionExpired
 }
 
 // sessionFor returns the current session, logging in if there is none.

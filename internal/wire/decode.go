@@ -80,7 +80,19 @@ func decodeRequestXML(body []byte) (*Request, error) {
 // MaxBodySize, not well-formed XML (an HTML error page, say), not a
 // <teamdrive> document, or has an exception without a numeric primary code.
 // Unknown nested elements are skipped, so that newer servers can add them.
+//
+// Documents in the canonical form that EncodeReply writes are decoded by a
+// fast path of this package; anything else goes through encoding/xml. Both
+// give the same result (see decodeReplyFast).
 func DecodeReply(body []byte) (*Reply, error) {
+	if r, ok := decodeReplyFast(body); ok {
+		return r, nil
+	}
+	return decodeReplyXML(body)
+}
+
+// decodeReplyXML is DecodeReply by encoding/xml, for every document.
+func decodeReplyXML(body []byte) (*Reply, error) {
 	d, err := newDecoder(body)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,294 @@
+package wire
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// decodeReplyFast decodes the canonical subset of reply documents without
+// encoding/xml. The subset is that of decodeRequestFast (declaration, white
+// space, names and text), with this structure: <teamdrive> holds simple
+// elements (<name>text</name> or <name/>), <exception> and <settings> hold
+// simple elements, and <messages> holds <message> elements that hold simple
+// elements. Anything else (an element nested deeper, another child of
+// <messages>, a comment, ...) is outside the subset.
+//
+// ok is false for any document outside the subset and for every document
+// that decodeReplyXML rejects (too large, too many elements, an exception
+// without a numeric <primarycode>, a <message> without <id> or with a bad
+// <created>), so that the caller falls back to decodeReplyXML, which then
+// decides and words the error. Where ok is true the result equals
+// decodeReplyXML's; FuzzDecodeReplyFast checks this.
+func decodeReplyFast(body []byte) (r *Reply, ok bool) {
+	if len(body) > MaxBodySize {
+		return nil, false
+	}
+	p := skipSpace(body, 0)
+	for _, decl := range fastDecls {
+		if hasPrefixAt(body, p, decl) {
+			p = skipSpace(body, p+len(decl))
+			break
+		}
+	}
+	if !hasPrefixAt(body, p, "<teamdrive>") {
+		return nil, false
+	}
+	f := fastReply{b: body}
+	p += len("<teamdrive>")
+	r = &Reply{}
+	for {
+		name, open, q, ok := f.nextChild(p, rootName)
+		if !ok {
+			return nil, false
+		}
+		p = q
+		if name == nil {
+			break
+		}
+		switch string(name) {
+		case "exception":
+			var fs []Field
+			if fs, p, ok = f.fields(p, name, open); !ok {
+				return nil, false
+			}
+			e, ok := exceptionOf(fs)
+			if !ok {
+				return nil, false
+			}
+			r.Exception = e
+		case "messages":
+			var ms []Message
+			if ms, p, ok = f.messages(p, open); !ok {
+				return nil, false
+			}
+			r.Messages = append(r.Messages, ms...)
+		case "settings":
+			var fs []Field
+			if fs, p, ok = f.fields(p, name, open); !ok {
+				return nil, false
+			}
+			r.Settings = append(r.Settings, fs...)
+		default:
+			var text string
+			if text, p, ok = f.text(p, name, open); !ok {
+				return nil, false
+			}
+			if r.Fields == nil {
+				r.Fields = make([]Field, 0, 2)
+			}
+			r.Fields = append(r.Fields, Field{Name: replyFieldName(name), Value: text})
+		}
+	}
+	if skipSpace(body, p) != len(body) {
+		return nil, false
+	}
+	if r.Exception != nil {
+		r.Fields, r.Settings, r.Messages = nil, nil, nil
+	}
+	return r, true
+}
+
+var rootName = []byte("teamdrive")
+
+// fastReply is the state of decodeReplyFast: the body and the number of
+// elements seen below the root.
+type fastReply struct {
+	b     []byte
+	count int
+}
+
+// nextChild reads, after white space at p, either the end tag of parent
+// (name is nil) or the start tag of a child: <name> (open) or <name/>. It
+// returns the index after the tag; ok is false outside the subset.
+func (f *fastReply) nextChild(p int, parent []byte) (name []byte, open bool, end int, ok bool) {
+	b := f.b
+	p = skipSpace(b, p)
+	if p >= len(b) || b[p] != '<' {
+		return nil, false, 0, false // text between elements, or truncated
+	}
+	p++
+	if hasPrefixAt(b, p, "/") {
+		if !bytes.HasPrefix(b[p+1:], parent) || !hasPrefixAt(b, p+1+len(parent), ">") {
+			return nil, false, 0, false
+		}
+		return nil, false, p + 2 + len(parent), true
+	}
+	nameEnd := scanName(b, p)
+	if nameEnd == p {
+		return nil, false, 0, false
+	}
+	if f.count++; f.count > maxFields {
+		return nil, false, 0, false
+	}
+	name = b[p:nameEnd]
+	switch {
+	case hasPrefixAt(b, nameEnd, "/>"):
+		return name, false, nameEnd + 2, true
+	case hasPrefixAt(b, nameEnd, ">"):
+		return name, true, nameEnd + 1, true
+	}
+	return nil, false, 0, false // attributes, a namespace prefix, ...
+}
+
+// text reads the content of the simple element name whose start tag ended
+// before p, and its end tag.
+func (f *fastReply) text(p int, name []byte, open bool) (string, int, bool) {
+	if !open {
+		return "", p, true
+	}
+	b := f.b
+	text, end, ok := scanText(b, p)
+	if !ok || !hasPrefixAt(b, end, "</") ||
+		!bytes.HasPrefix(b[end+2:], name) || !hasPrefixAt(b, end+2+len(name), ">") {
+		return "", 0, false // a child element, a comment, a wrong end tag, ...
+	}
+	return text, end + 3 + len(name), true
+}
+
+// fields reads the simple children of the element name (<exception>,
+// <settings>) up to its end tag.
+func (f *fastReply) fields(p int, name []byte, open bool) ([]Field, int, bool) {
+	if !open {
+		return nil, p, true
+	}
+	var fs []Field
+	for {
+		child, copen, q, ok := f.nextChild(p, name)
+		if !ok {
+			return nil, 0, false
+		}
+		if child == nil {
+			return fs, q, true
+		}
+		var text string
+		if text, p, ok = f.text(q, child, copen); !ok {
+			return nil, 0, false
+		}
+		fs = append(fs, Field{Name: replyFieldName(child), Value: text})
+	}
+}
+
+var (
+	messagesName = []byte("messages")
+	messageName  = []byte("message")
+)
+
+// messages reads the <message> children of <messages> up to its end tag,
+// as decoder.messages does.
+func (f *fastReply) messages(p int, open bool) ([]Message, int, bool) {
+	if !open {
+		return nil, p, true
+	}
+	var ms []Message
+	for {
+		child, copen, q, ok := f.nextChild(p, messagesName)
+		if !ok {
+			return nil, 0, false
+		}
+		if child == nil {
+			return ms, q, true
+		}
+		if string(child) != "message" || !copen {
+			return nil, 0, false // skipped, or a <message/> without <id>
+		}
+		p = q
+		var m Message
+		for {
+			field, fopen, q, ok := f.nextChild(p, messageName)
+			if !ok {
+				return nil, 0, false
+			}
+			if field == nil {
+				p = q
+				break
+			}
+			var text string
+			if text, p, ok = f.text(q, field, fopen); !ok {
+				return nil, 0, false
+			}
+			switch string(field) {
+			case "id":
+				m.ID = text
+			case "type":
+				m.Type = text
+			case "from":
+				m.From = text
+			case "spaceid":
+				m.SpaceID = text
+			case "payload":
+				m.Payload = text
+			case "created":
+				if text == "" {
+					continue
+				}
+				t, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+				if err != nil {
+					return nil, 0, false
+				}
+				m.Created = t
+			}
+		}
+		if m.ID == "" {
+			return nil, 0, false
+		}
+		if ms == nil {
+			ms = make([]Message, 0, 4)
+		}
+		ms = append(ms, m)
+	}
+}
+
+// exceptionOf is decoder.exception over the fields already read; ok is
+// false where decoder.exception fails.
+func exceptionOf(fs []Field) (*Exception, bool) {
+	code, ok := get(fs, "primarycode")
+	if !ok {
+		return nil, false
+	}
+	primary, err := strconv.Atoi(strings.TrimSpace(code))
+	if err != nil {
+		return nil, false
+	}
+	e := &Exception{PrimaryCode: primary}
+	e.SecondaryCode, _ = get(fs, "secondarycode")
+	e.SecondaryCode = strings.TrimSpace(e.SecondaryCode)
+	e.Message, _ = get(fs, "message")
+	return e, true
+}
+
+// replyFieldName returns name as a string, without allocating for the
+// reply field names of PROTOCOL.md.
+func replyFieldName(name []byte) string {
+	switch string(name) {
+	case "pollinterval":
+		return "pollinterval"
+	case "session":
+		return "session"
+	case "userid":
+		return "userid"
+	case "deviceid":
+		return "deviceid"
+	case "ok":
+		return "ok"
+	case "acked":
+		return "acked"
+	case "invitationid":
+		return "invitationid"
+	case "commentid":
+		return "commentid"
+	case "keyrepository":
+		return "keyrepository"
+	case "storageperiod":
+		return "storageperiod"
+	case "sessionttl":
+		return "sessionttl"
+	case "primarycode":
+		return "primarycode"
+	case "secondarycode":
+		return "secondarycode"
+	case "message":
+		return "message"
+	}
+	return fieldName(name)
+}
