@@ -2,7 +2,11 @@ package client
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -72,6 +76,50 @@ func TestConcurrentFailoverToBackupAwaitingTrial(t *testing.T) {
 		}
 		if red {
 			t.Error("the light turned Red although the backup answered")
+		}
+	})
+}
+
+// failOnce fails the first request with a reset connection, as a load
+// balancer restarting under a client does, and passes the rest through.
+type failOnce struct {
+	base   http.RoundTripper
+	failed atomic.Bool
+}
+
+func (f *failOnce) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.failed.CompareAndSwap(false, true) {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return f.base.RoundTrip(r)
+}
+
+// TestSingleURLRetriesTheSameEndpoint: a client with one URL (a load
+// balancer's) retries it after a transient failure instead of failing the
+// call and turning Red.
+func TestSingleURLRetriesTheSameEndpoint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 1)
+		rt := &failOnce{base: cl.Transport()}
+		c := newClient(t, testConfig(cl, rt))
+		setup(t, c)
+		rt.failed.Store(false)
+		before := cl.Counters().RequestsByInstance[0]
+		retries := c.Stats().Retries
+		if _, err := c.GetSettings(context.Background()); err != nil {
+			t.Fatalf("GetSettings after one reset: %v", err)
+		}
+		if n := cl.Counters().RequestsByInstance[0] - before; n != 1 {
+			t.Errorf("instance served %d requests, want 1 (the retry)", n)
+		}
+		if s := c.State(); s.Level != Green {
+			t.Errorf("state %v after a retried reset, want Green", s.Level)
+		}
+		if n := c.Stats().Retries - retries; n != 1 {
+			t.Errorf("retries = %d, want 1", n)
 		}
 	})
 }

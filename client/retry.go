@@ -258,8 +258,13 @@ func (cs *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 	next, ntrial := c.pool.pick(cs.tried)
 	if next == nil {
 		// Every endpoint was tried: go round again, but not to the one
-		// that just failed while another exists.
+		// that just failed while another exists. With no other (a single
+		// URL, such as a load balancer's), retry that one after the
+		// backoff: its failure may have been a reset connection.
 		next, ntrial = c.pool.pick(e.bit)
+		if next == nil {
+			next, ntrial = c.pool.pick(0)
+		}
 		if next == nil {
 			return false, cs.exhausted(nil)
 		}
