@@ -6,7 +6,7 @@ BIN             := $(CURDIR)/.bin
 STATICCHECK     := $(BIN)/staticcheck
 FUZZTIME        ?= 60s
 
-.PHONY: all build test check vet lint race bench fuzz run clean
+.PHONY: all build test check vet lint race bench fuzz run drill clean
 
 all: build
 
@@ -22,12 +22,14 @@ check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags drill ./drill/...
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VER)
 
 lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags drill ./drill/...
 
 race:
 	$(GO) test -race -timeout 10m ./...
@@ -39,10 +41,22 @@ bench:
 ## fuzz: each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequestFast$$' -fuzztime $(FUZZTIME) ./internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./regsim
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./offline
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckHeader$$' -fuzztime $(FUZZTIME) ./offline
+	$(GO) test -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME) ./loadgen
+
+## drill: the seed-001 failover test plan on regsim + HAProxy + toxiproxy
+## (needs Debian's haproxy; .ci/run installs it). No -race: it is a real-time
+## run of 240 clients on two cores; its unit tests run under -race in `race`.
+DRILL_OUT ?= $(CURDIR)/drill.json
+drill:
+	DRILL_OUT=$(DRILL_OUT) $(GO) test -tags drill -count=1 -v -timeout 10m ./drill/...
 
 ## run: the load generator against the embedded simulated cluster, with an outage.
 run:
 	$(GO) run ./cmd/loadgen --clients 2000 --duration 90s --outage down:20s@35s --drain-timeout 60s --html report.html --out report.json
 
 clean:
-	rm -rf $(BIN) report.html report.json
+	rm -rf $(BIN) report.html report.json drill.json
