@@ -591,6 +591,11 @@ func TestGenericCallAndEnqueue(t *testing.T) {
 		c := newClient(t, testConfig(cl, nil))
 		setup(t, c)
 		ctx := context.Background()
+		// The poll loop is the recovery probe that lets online-only calls
+		// fail fast while Red.
+		if err := c.StartPolling(ctx, func(context.Context, Message) {}); err != nil {
+			t.Fatal(err)
+		}
 		rep, err := c.Call(ctx, Request{Command: wire.CmdGetSettings})
 		if err != nil || len(rep.Settings) == 0 {
 			t.Fatalf("generic getsettings: %+v, %v", rep, err)

@@ -13,8 +13,9 @@
 //
 // The reachability state (State: Green, Red) drives a status light: Green
 // while the last call reached an instance that answered, Red once a call
-// failed on every endpoint. While Red, online-only operations fail at once
-// with ErrOffline and queueable ones (SendInvitation, SendComment, Enqueue)
+// failed on every endpoint. While Red (and the poll loop runs as the recovery
+// probe), online-only operations fail at once with ErrOffline and queueable
+// ones (SendInvitation, SendComment, Enqueue)
 // go to the outbox; the outbox is drained, rate limited, after a random
 // delay within Config.RecoverySpread once the server is back. StartPolling
 // runs the jittered poll loop, which is also the recovery probe.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -120,6 +121,37 @@ func TestSingleURLRetriesTheSameEndpoint(t *testing.T) {
 		}
 		if n := c.Stats().Retries - retries; n != 1 {
 			t.Errorf("retries = %d, want 1", n)
+		}
+	})
+}
+
+// TestLoginProbesWhenNotPolling: a client that went Red before it could
+// start polling (its first login failed on every endpoint) has no recovery
+// probe, so its next Login goes to the network instead of failing with
+// ErrOffline forever, and turns the light Green once it gets through.
+func TestLoginProbesWhenNotPolling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2)
+		c := newClient(t, testConfig(cl, nil))
+		ctx := context.Background()
+		for i := range cl.Len() {
+			cl.Instance(i).SetFault(regsim.Fault{Down: true})
+		}
+		if _, err := c.Login(ctx); err == nil || errors.Is(err, ErrOffline) {
+			t.Fatalf("first login with the cluster down: %v, want a network failure", err)
+		}
+		if s := c.State(); s.Level != Red {
+			t.Fatalf("state %v after the failed login, want Red", s.Level)
+		}
+		for i := range cl.Len() {
+			cl.Instance(i).SetFault(regsim.Fault{})
+		}
+		time.Sleep(2 * DefaultMaxEjectionTime)
+		if _, err := c.Login(ctx); err != nil {
+			t.Fatalf("login after the cluster came back: %v", err)
+		}
+		if s := c.State(); s.Level != Green {
+			t.Errorf("state %v after a successful login, want Green", s.Level)
 		}
 	})
 }

@@ -30,7 +30,7 @@ type Request struct {
 	Mutating bool
 	// NoSession sends the command without a <session> (as loginuser).
 	NoSession bool
-	// OnlineOnly makes Call fail with ErrOffline while Red.
+	// OnlineOnly makes Call fail with ErrOffline while Red and polling.
 	OnlineOnly bool
 }
 
@@ -114,13 +114,22 @@ type op struct {
 
 func newID() string { return strings.ToLower(crand.Text()) }
 
+// failFast reports whether online-only operations fail at once with
+// ErrOffline: while Red and the poll loop runs, since the poll loop is the
+// recovery probe. A client that does not poll (yet: before its first login
+// and device registration, say) has no other probe, so its calls go to the
+// network and turn the light Green again when they get through.
+func (c *Client) failFast() bool {
+	return State(c.state.level.Load()) == Red && c.polling.Load()
+}
+
 // exec sends o with the session, logging in lazily and once more when the
 // session has expired (-30400).
 func (c *Client) exec(ctx context.Context, o op) (*wire.Reply, error) {
 	if c.closed() {
 		return nil, ErrClosed
 	}
-	if o.onlineOnly && State(c.state.level.Load()) == Red {
+	if o.onlineOnly && c.failFast() {
 		return nil, ErrOffline
 	}
 	for try := 0; ; try++ {
@@ -190,12 +199,13 @@ func (c *Client) login(ctx context.Context, stale string) (session, userID strin
 
 // Login logs in with Config.Username and Config.Password and keeps the
 // session for later calls. Other operations log in lazily, so calling Login
-// is optional. Online only: ErrOffline while Red.
+// is optional. Online only: ErrOffline while Red and polling; without a
+// poll loop the login itself probes the server.
 func (c *Client) Login(ctx context.Context) (userID string, err error) {
 	if c.closed() {
 		return "", ErrClosed
 	}
-	if State(c.state.level.Load()) == Red {
+	if c.failFast() {
 		return "", ErrOffline
 	}
 	cur := ""

@@ -182,7 +182,8 @@ func notify(ch chan struct{}) {
 // (without bound) while fn runs, so a slow fn never blocks the client and
 // never misses or reorders a transition. fn must return; the returned
 // function unsubscribes, and Close unsubscribes everyone (changes not yet
-// delivered are then dropped).
+// delivered are then dropped). fn must not call Close, which waits for
+// every subscriber to return: stop the client from another goroutine.
 func (c *Client) Subscribe(fn func(StateInfo)) (unsubscribe func()) {
 	s := &subscriber{fn: fn, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h := c.state

@@ -14,12 +14,14 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/regfleet/regfleet/client"
+	"github.com/regfleet/regfleet/internal/wire"
 	"github.com/regfleet/regfleet/offline"
 	"github.com/regfleet/regfleet/regsim"
 )
@@ -234,11 +236,14 @@ type engine struct {
 	mu   sync.Mutex // guards sims
 	sims []*sim
 
-	invitesCreated atomic.Int64 // invitations handed to the clients
-	invitesFailed  atomic.Int64 // rejected outright (neither sent nor queued)
-	received       atomic.Int64 // distinct invitations received
-	duplicated     atomic.Int64 // extra copies received
-	stopSending    atomic.Bool
+	invitesCreated  atomic.Int64 // invitations handed to the clients
+	invitesFailed   atomic.Int64 // rejected outright (neither sent nor queued)
+	invitesCanceled atomic.Int64 // cut off by the end of the run
+	owners          []int        // the fleet indexes this shard runs, ascending
+	runID           string       // makes invitation tokens unique to the run
+	received        atomic.Int64 // distinct invitations received
+	duplicated      atomic.Int64 // extra copies received
+	stopSending     atomic.Bool
 }
 
 func (e *engine) setup() error {
@@ -316,6 +321,8 @@ func newTransport(conns int) *http.Transport {
 func (e *engine) run(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	e.start = start
+	e.owners = e.ownedIndexes()
+	e.runID = strconv.FormatUint(e.cfg.Seed, 36) + "-" + strconv.FormatInt(start.UnixNano(), 36)
 	rec, err := NewRecorder(RecorderConfig{Start: start})
 	if err != nil {
 		return nil, err
@@ -360,6 +367,13 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	drainTime := time.Since(drainStart)
 	cancel()
 	wg.Wait()
+	// Stop the clients (their outbox drains run on their own contexts) so
+	// that the accounting below counts a settled fleet.
+	e.mu.Lock()
+	for _, s := range e.sims {
+		s.c.Close()
+	}
+	e.mu.Unlock()
 	end := time.Now()
 	e.sample(end)
 	stopSampling()
@@ -540,7 +554,7 @@ func (e *engine) delivery() Delivery {
 		dead += int64(len(dl))
 	}
 	d := Delivery{
-		Accepted:   e.invitesCreated.Load() - e.invitesFailed.Load() - queued - dead,
+		Accepted:   e.invitesCreated.Load() - e.invitesFailed.Load() - e.invitesCanceled.Load() - queued - dead,
 		Received:   e.received.Load(),
 		Duplicated: e.duplicated.Load(),
 		Queued:     queued,
@@ -740,15 +754,19 @@ func (s *sim) live(ctx context.Context) {
 
 // invite sends one invitation to a random other user of the fleet.
 func (s *sim) invite(ctx context.Context, intended time.Time) {
-	n := s.e.cfg.Clients
-	if n < 2 {
+	// Recipients are other clients of this shard, so that each shard's
+	// delivery accounting is complete on its own and shard reports add up.
+	owned := s.e.owners
+	if len(owned) < 2 {
 		return
 	}
-	to := s.intN(n - 1)
-	if to >= s.idx {
-		to++
+	to := owned[s.intN(len(owned))]
+	if to == s.idx {
+		to = owned[(slices.Index(owned, s.idx)+1)%len(owned)]
 	}
-	token := strconv.Itoa(s.idx) + ":" + strconv.FormatInt(s.seq.Add(1), 10)
+	// The token is unique to this run, so that invitations a real cluster
+	// still holds from an earlier run are not taken for this run's.
+	token := s.e.runID + ":" + strconv.Itoa(s.idx) + ":" + strconv.FormatInt(s.seq.Add(1), 10)
 	s.e.invitesCreated.Add(1)
 	if s.e.cfg.Rate == 0 {
 		// The open model's pacer records its own schedule lag.
@@ -759,6 +777,11 @@ func (s *sim) invite(ctx context.Context, intended time.Time) {
 		Recipient: s.e.cfg.UserPrefix + strconv.Itoa(to),
 		Payload:   []byte(token),
 	})
+	if errors.Is(err, context.Canceled) {
+		// The run ended first: no outcome to record.
+		s.e.invitesCanceled.Add(1)
+		return
+	}
 	if err != nil {
 		s.e.invitesFailed.Add(1)
 	}
@@ -776,7 +799,10 @@ func (s *sim) handle(_ context.Context, m client.Message) {
 	if err != nil {
 		return
 	}
-	token := string(raw)
+	token, ok := strings.CutPrefix(string(raw), s.e.runID+":")
+	if !ok {
+		return // an invitation from another run
+	}
 	s.mu.Lock()
 	s.seen[token]++
 	first := s.seen[token] == 1
@@ -811,7 +837,7 @@ func (s *sim) expFloat() float64 {
 
 func isPermanent(err error) bool {
 	var se *client.ServerError
-	return errors.As(err, &se) && se.Primary != 0 && se.Primary != -12507 && se.Primary != -30400
+	return errors.As(err, &se) && se.Primary != 0 && se.Primary != wire.CodeDatabase && se.Primary != wire.CodeSessionExpired
 }
 
 // classify maps a client error to a Recorder error class, by the causes the

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/regfleet/regfleet/client"
 	"github.com/regfleet/regfleet/loadgen"
@@ -185,6 +186,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if fs.Changed(name) && isZero(fs.Lookup(name).Value.String()) {
 			return usageError{fmt.Errorf("--%s must be positive", name)}
 		}
+	}
+	// In loadgen.Config zero means "the default"; on the command line an
+	// explicit zero means none.
+	if fs.Changed("invite-rate") && cfg.InviteRate == 0 {
+		cfg.InviteRate = -1
+	}
+	if fs.Changed("drain-timeout") && cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = time.Nanosecond
+	}
+	if fs.Changed("poll-jitter") && cfg.PollJitter == 0 {
+		return usageError{errors.New("--poll-jitter 0: the SDK has no jitter-free poll loop of its own; use --naive to switch every jitter off")}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q (flags only; did you mean 'loadgen merge'?)", fs.Arg(0))}

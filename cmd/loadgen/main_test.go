@@ -38,6 +38,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"--progress", "sometimes"}, "--progress"},
 		{[]string{"--url", "ftp://x"}, `"ftp://x"`},
 		{[]string{"--poll-jitter", "2"}, "PollJitter"},
+		{[]string{"--poll-jitter", "0"}, "--naive"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"merge"}, "name the shard reports"},
 		{[]string{"merge", "/nonexistent/a.json"}, "no such file"},
