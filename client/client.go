@@ -350,7 +350,7 @@ type Client struct {
 	session  atomic.Pointer[string]
 	deviceID atomic.Pointer[string]
 	password atomic.Pointer[string]
-	loginMu  sync.Mutex
+	loginSem chan struct{} // capacity 1: one login at a time, waited on with the caller's ctx
 
 	drainKick chan struct{} // a drain is wanted now
 	recovered chan struct{} // Red turned Green: drain after the spread
@@ -393,6 +393,7 @@ func New(cfg Config) (*Client, error) {
 		drainKick: make(chan struct{}, 1),
 		recovered: make(chan struct{}, 1),
 		pollWake:  make(chan struct{}, 1),
+		loginSem:  make(chan struct{}, 1),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

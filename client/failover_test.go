@@ -155,3 +155,29 @@ func TestLoginProbesWhenNotPolling(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginWaitHonoursDeadline: while one goroutine's login hangs on the
+// network, another call that needs a session gives up at its own deadline
+// instead of waiting for that login.
+func TestLoginWaitHonoursDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 1)
+		c := newClient(t, testConfig(cl, nil))
+		cl.Instance(0).SetFault(regsim.Fault{Hang: true})
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { _, _ = c.Login(context.Background()) })
+		synctest.Wait() // the first login is on the network, hanging
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := c.GetSettings(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("GetSettings behind a hanging login: %v, want the deadline", err)
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Errorf("waited %s, want exactly the 1s deadline", waited)
+		}
+		cl.Instance(0).SetFault(regsim.Fault{}) // release the first login
+	})
+}

@@ -171,8 +171,14 @@ func (c *Client) sessionFor(ctx context.Context) (string, error) {
 // login logs in with the configured credentials unless another goroutine
 // already replaced the stale session.
 func (c *Client) login(ctx context.Context, stale string) (session, userID string, err error) {
-	c.loginMu.Lock()
-	defer c.loginMu.Unlock()
+	// One login at a time; a caller whose context ends while another
+	// goroutine's login is on the network stops waiting.
+	select {
+	case c.loginSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", "", ctx.Err()
+	}
+	defer func() { <-c.loginSem }()
 	if s := c.session.Load(); s != nil && *s != "" && *s != stale {
 		return *s, "", nil
 	}
