@@ -76,15 +76,7 @@ func TestAttemptTimeoutCoversReplyBody(t *testing.T) {
 // the endpoint picked for the next attempt is released.
 func TestCancelDuringBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cl := newCluster(t, 3)
-		cfg := testConfig(cl, nil)
-		cfg.RetryWaitMin, cfg.RetryWaitMax = 10*time.Second, 10*time.Second
-		cfg.DisableJitter = true
-		c := newClient(t, cfg)
-		setup(t, c)
-		for i := range cl.Len() {
-			cl.Instance(i).SetFault(regsim.Fault{ErrorRate: 1})
-		}
+		c, cl := newFailingSlowRetryClient(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		time.AfterFunc(time.Second, cancel)

@@ -560,15 +560,7 @@ func TestSlowSubscriberDoesNotBlock(t *testing.T) {
 
 func TestNoBackoffPastDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cl := newCluster(t, 3)
-		cfg := testConfig(cl, nil)
-		cfg.RetryWaitMin, cfg.RetryWaitMax = 10*time.Second, 10*time.Second
-		cfg.DisableJitter = true
-		c := newClient(t, cfg)
-		setup(t, c)
-		for i := range cl.Len() {
-			cl.Instance(i).SetFault(regsim.Fault{ErrorRate: 1})
-		}
+		c, _ := newFailingSlowRetryClient(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()

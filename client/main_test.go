@@ -126,3 +126,20 @@ func reply(req *http.Request, status int, body string) (*http.Response, error) {
 }
 
 const dbDownReply = `<?xml version='1.0' encoding='UTF-8' ?><teamdrive><exception><primarycode>-12507</primarycode><secondarycode>2003</secondarycode><message>Can't connect to MySQL server</message></exception></teamdrive>`
+
+// newFailingSlowRetryClient returns a logged-in client of a three-instance
+// cluster whose every instance answers 500, with a fixed 10 s wait between
+// attempts: a call is then sure to be in a backoff wait.
+func newFailingSlowRetryClient(t testing.TB) (*Client, *regsim.Cluster) {
+	t.Helper()
+	cl := newCluster(t, 3)
+	cfg := testConfig(cl, nil)
+	cfg.RetryWaitMin, cfg.RetryWaitMax = 10*time.Second, 10*time.Second
+	cfg.DisableJitter = true
+	c := newClient(t, cfg)
+	setup(t, c)
+	for i := range cl.Len() {
+		cl.Instance(i).SetFault(regsim.Fault{ErrorRate: 1})
+	}
+	return c, cl
+}

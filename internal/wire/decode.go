@@ -53,7 +53,7 @@ func decodeRequestXML(body []byte) (*Request, error) {
 			if text == "" {
 				continue
 			}
-			t, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+			t, err := parseSeconds(text)
 			if err != nil {
 				return nil, decodeErr(ErrMalformed, "<requesttime> is not a number of seconds")
 			}
@@ -384,7 +384,7 @@ func (d *decoder) messages(start xml.StartElement) ([]Message, error) {
 				if f.Value == "" {
 					continue
 				}
-				m.Created, err = strconv.ParseInt(strings.TrimSpace(f.Value), 10, 64)
+				m.Created, err = parseSeconds(f.Value)
 				if err != nil {
 					return nil, decodeErr(ErrMalformed, "message <created> is not a number of seconds")
 				}
@@ -428,4 +428,10 @@ func safeName(s string) string {
 		return s[:max] + "…"
 	}
 	return s
+}
+
+// parseSeconds reads a number of Unix seconds (<requesttime>, <created>),
+// allowing surrounding white space.
+func parseSeconds(text string) (int64, error) {
+	return strconv.ParseInt(strings.TrimSpace(text), 10, 64)
 }

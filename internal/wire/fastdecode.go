@@ -2,8 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -32,20 +30,10 @@ var fastDecls = [...]string{
 // decodeRequestXML, which then decides and words the error. Where ok is true
 // the result equals decodeRequestXML's; FuzzDecodeRequestFast checks this.
 func decodeRequestFast(body []byte) (r *Request, ok bool) {
-	if len(body) > MaxBodySize {
+	p, ok := fastPrologue(body)
+	if !ok {
 		return nil, false
 	}
-	p := skipSpace(body, 0)
-	for _, decl := range fastDecls {
-		if hasPrefixAt(body, p, decl) {
-			p = skipSpace(body, p+len(decl))
-			break
-		}
-	}
-	if !hasPrefixAt(body, p, "<teamdrive>") {
-		return nil, false
-	}
-	p += len("<teamdrive>")
 	r = &Request{}
 	count := 0
 	for {
@@ -89,7 +77,7 @@ func decodeRequestFast(body []byte) (r *Request, ok bool) {
 			if text == "" {
 				continue
 			}
-			t, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+			t, err := parseSeconds(text)
 			if err != nil {
 				return nil, false
 			}
@@ -276,4 +264,24 @@ func digitValue(c byte) rune {
 		return rune(c-'A') + 10
 	}
 	return 16
+}
+
+// fastPrologue checks the size, skips one of the fixed XML declarations and
+// the <teamdrive> start tag, and returns the offset after it; ok is false
+// for anything else, which the fast decoders then leave to encoding/xml.
+func fastPrologue(body []byte) (p int, ok bool) {
+	if len(body) > MaxBodySize {
+		return 0, false
+	}
+	p = skipSpace(body, 0)
+	for _, decl := range fastDecls {
+		if hasPrefixAt(body, p, decl) {
+			p = skipSpace(body, p+len(decl))
+			break
+		}
+	}
+	if !hasPrefixAt(body, p, "<teamdrive>") {
+		return 0, false
+	}
+	return p + len("<teamdrive>"), true
 }

@@ -21,21 +21,11 @@ import (
 // decides and words the error. Where ok is true the result equals
 // decodeReplyXML's; FuzzDecodeReplyFast checks this.
 func decodeReplyFast(body []byte) (r *Reply, ok bool) {
-	if len(body) > MaxBodySize {
-		return nil, false
-	}
-	p := skipSpace(body, 0)
-	for _, decl := range fastDecls {
-		if hasPrefixAt(body, p, decl) {
-			p = skipSpace(body, p+len(decl))
-			break
-		}
-	}
-	if !hasPrefixAt(body, p, "<teamdrive>") {
+	p, ok := fastPrologue(body)
+	if !ok {
 		return nil, false
 	}
 	f := fastReply{b: body}
-	p += len("<teamdrive>")
 	r = &Reply{}
 	for {
 		name, open, q, ok := f.nextChild(p, rootName)
@@ -222,7 +212,7 @@ func (f *fastReply) messages(p int, open bool) ([]Message, int, bool) {
 				if text == "" {
 					continue
 				}
-				t, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+				t, err := parseSeconds(text)
 				if err != nil {
 					return nil, 0, false
 				}
