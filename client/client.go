@@ -352,10 +352,9 @@ type Client struct {
 	password atomic.Pointer[string]
 	loginSem chan struct{} // capacity 1: one login at a time, waited on with the caller's ctx
 
-	drainKick chan struct{} // a drain is wanted now
-	recovered chan struct{} // Red turned Green: drain after the spread
-	pollWake  chan struct{} // Red turned Green: reschedule a failing poll
-	polling   atomic.Bool
+	drainer drainer                  // runs the outbox drains
+	poll    atomic.Pointer[pollLoop] // the running poll loop, if any
+	polling atomic.Bool              // StartPolling's loop runs
 
 	stats clientStats
 
@@ -373,8 +372,9 @@ type clientStats struct {
 }
 
 // New validates cfg and returns a Client. A bad field fails with an error
-// wrapping ErrInvalidConfig that names it. New starts the outbox drain
-// goroutine; Close stops it.
+// wrapping ErrInvalidConfig that names it. New starts no goroutine: the
+// outbox drain and the poll loop run on timers' goroutines only while they
+// work, and Close waits for them.
 func New(cfg Config) (*Client, error) {
 	vc, err := cfg.validate()
 	if err != nil {
@@ -387,14 +387,12 @@ func New(cfg Config) (*Client, error) {
 		seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
 	c := &Client{
-		cfg:       vc,
-		log:       vc.Logger,
-		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		drainKick: make(chan struct{}, 1),
-		recovered: make(chan struct{}, 1),
-		pollWake:  make(chan struct{}, 1),
-		loginSem:  make(chan struct{}, 1),
+		cfg:      vc,
+		log:      vc.Logger,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		loginSem: make(chan struct{}, 1),
 	}
+	c.drainer.c = c
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -438,8 +436,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.drainRate = rate.NewLimiter(rate.Limit(vc.DrainRate), 1)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(1)
-	go c.drainLoop()
 	return c, nil
 }
 
@@ -454,6 +450,10 @@ func (c *Client) Close() error {
 		c.closing = true
 		c.lifeMu.Unlock()
 		c.cancel()
+		c.drainer.close()
+		if l := c.poll.Load(); l != nil {
+			l.end()
+		}
 		c.pool.close()
 		c.wg.Wait()
 		c.state.close()

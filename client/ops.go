@@ -425,7 +425,7 @@ func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField strin
 		return Receipt{}, err
 	}
 	if State(c.state.level.Load()) != Red {
-		notify(c.drainKick)
+		c.drainer.kick()
 	}
 	return Receipt{ID: id, Queued: true}, nil
 }

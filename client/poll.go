@@ -3,12 +3,14 @@ package client
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
 // Handler receives each message once per message id (the server may
 // deliver a message again until it is acked; the client de-duplicates).
-// It runs on the poll goroutine: a slow handler delays the next poll.
+// It runs on the goroutine of the poll that received the message: a slow
+// handler delays the next poll.
 type Handler func(ctx context.Context, m Message)
 
 // StartPolling starts the poll loop, which runs until ctx ends or Close:
@@ -19,6 +21,9 @@ type Handler func(ctx context.Context, m Message)
 // PollMaxInterval (a Retry-After is a floor); while Red they are the
 // recovery probe. When Red turns Green through another call, the next poll
 // comes after a random delay within RecoverySpread.
+//
+// Between polls the loop holds a timer, not a goroutine: each poll runs on
+// a goroutine of its own that ends with it, and Close waits for it.
 //
 // It fails with ErrNoDevice without a device id, ErrPolling when a loop
 // already runs, and ErrClosed after Close.
@@ -32,32 +37,30 @@ func (c *Client) StartPolling(ctx context.Context, handler Handler) error {
 	if !c.polling.CompareAndSwap(false, true) {
 		return ErrPolling
 	}
-	if !c.goroutine(func() {
-		defer c.polling.Store(false)
-		c.pollLoop(ctx, handler)
-	}) {
-		c.polling.Store(false)
-		return ErrClosed
+	l := &pollLoop{c: c, h: handler, p: poller{seen: newIDSet(maxSeen)}}
+	l.ctx, l.cancel = context.WithCancel(ctx)
+	first := time.Duration(0)
+	if !c.cfg.DisableJitter {
+		first = c.randDuration(c.cfg.PollInterval)
 	}
-	return nil
-}
-
-// goroutine runs f on a goroutine that Close waits for; false after Close.
-func (c *Client) goroutine(f func()) bool {
 	c.lifeMu.Lock()
 	defer c.lifeMu.Unlock()
 	if c.closing {
-		return false
+		l.cancel()
+		c.polling.Store(false)
+		return ErrClosed
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		f()
-	}()
-	return true
+	c.wg.Add(1) // the loop, until finish
+	c.poll.Store(l)
+	l.stopAfter = context.AfterFunc(l.ctx, l.end)
+	l.mu.Lock()
+	l.armed = true
+	l.timer = time.AfterFunc(first, l.tick)
+	l.mu.Unlock()
+	return nil
 }
 
-// poller is the poll loop's own state.
+// poller is the poll loop's record of messages.
 type poller struct {
 	seen idSet
 	acks []string // ids to ack, kept across a failed ack
@@ -68,53 +71,102 @@ const (
 	maxAcks = 10_000 // pending acks kept when acks keep failing
 )
 
-func (c *Client) pollLoop(ctx context.Context, h Handler) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.ctx, cancel)
-	defer stop()
+// pollLoop is a running poll loop. The Client's WaitGroup counts it from
+// StartPolling to finish, whether a timer is armed or a poll runs.
+type pollLoop struct {
+	c         *Client
+	h         Handler
+	p         poller // used by one poll at a time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stopAfter func() bool
 
-	p := &poller{seen: newIDSet(maxSeen)}
-	first := time.Duration(0)
-	if !c.cfg.DisableJitter {
-		first = c.randDuration(c.cfg.PollInterval)
+	mu       sync.Mutex
+	timer    *time.Timer
+	armed    bool // the timer will start the next poll
+	running  bool // a poll is in progress
+	woken    bool // Red turned Green while this poll ran
+	failures int  // consecutive failed polls
+	ended    bool
+}
+
+// tick runs one poll on the timer's goroutine and arms the timer for the
+// next.
+func (l *pollLoop) tick() {
+	l.mu.Lock()
+	l.armed = false
+	if l.ctx.Err() != nil {
+		l.finishLocked()
+		l.mu.Unlock()
+		return
 	}
-	t := time.NewTimer(first)
-	defer t.Stop()
-	failures := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.pollWake:
-			if failures == 0 {
-				continue
-			}
-			// Another call found the server again: poll within the
-			// recovery spread instead of finishing a long backoff.
-			failures = 0
-			t.Reset(c.spread())
-			continue
-		case <-t.C:
-		}
-		next, err := c.pollOnce(ctx, h, p)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			failures++
-			c.log.Debug("poll failed", "failures", failures, "err", err)
-			t.Reset(c.failureWait(failures, err))
-			continue
-		}
-		failures = 0
-		// A recovery signal this very poll caused is not news.
-		select {
-		case <-c.pollWake:
-		default:
-		}
-		t.Reset(next)
+	l.running, l.woken = true, false
+	l.mu.Unlock()
+
+	next, err := l.c.pollOnce(l.ctx, l.h, &l.p)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running = false
+	if l.ctx.Err() != nil {
+		l.finishLocked()
+		return
 	}
+	switch {
+	case err != nil && l.woken:
+		// Another call found the server again while this poll failed:
+		// poll within the recovery spread instead of backing off.
+		l.failures = 0
+		next = l.c.spread()
+	case err != nil:
+		l.failures++
+		l.c.log.Debug("poll failed", "failures", l.failures, "err", err)
+		next = l.c.failureWait(l.failures, err)
+	default:
+		l.failures = 0
+	}
+	l.armed = true
+	l.timer.Reset(next)
+}
+
+// wake is told that Red turned Green: a loop backing off after failed
+// polls polls again within the recovery spread.
+func (l *pollLoop) wake() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running {
+		l.woken = true
+		return
+	}
+	if l.armed && l.failures > 0 && l.timer.Stop() {
+		l.failures = 0
+		l.timer.Reset(l.c.spread())
+	}
+}
+
+// end stops the loop: at once between polls, after the poll in progress
+// otherwise (it is canceled).
+func (l *pollLoop) end() {
+	l.cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.armed && l.timer.Stop() {
+		l.armed = false
+		l.finishLocked()
+	}
+}
+
+// finishLocked releases the loop once no timer is armed and no poll runs.
+func (l *pollLoop) finishLocked() {
+	if l.ended {
+		return
+	}
+	l.ended = true
+	l.cancel()
+	l.stopAfter()
+	l.c.poll.CompareAndSwap(l, nil)
+	l.c.polling.Store(false)
+	l.c.wg.Done()
 }
 
 // pollOnce polls, hands new messages to h, acks, and returns the wait until
@@ -140,9 +192,9 @@ func (c *Client) pollOnce(ctx context.Context, h Handler, p *poller) (time.Durat
 	}
 	if wasGreen {
 		// Leftovers of an interrupted drain go now; after a recovery
-		// the drain loop waits for its spread.
+		// the drain waits for its spread.
 		if n, err := c.outbox.Len(ctx); err == nil && n > 0 {
-			notify(c.drainKick)
+			c.drainer.kick()
 		}
 	}
 	return c.pollWait(msgs.PollInterval), nil
@@ -188,36 +240,111 @@ func (c *Client) spread() time.Duration {
 	return c.randDuration(c.cfg.RecoverySpread)
 }
 
-// drainLoop delivers the outbox: on a kick (an enqueue while not Red, a
-// poll finding leftovers) and, after a random delay within RecoverySpread,
-// when Red turns Green.
-func (c *Client) drainLoop() {
-	defer c.wg.Done()
-	var notBefore time.Time
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.recovered:
-			notBefore = time.Now().Add(c.spread())
-		case <-c.drainKick:
+// drainer delivers the outbox when a drain is wanted: on a kick (an
+// enqueue while not Red, a poll finding leftovers) at once, and when Red
+// turns Green after a random delay within RecoverySpread. Like the poll
+// loop it holds a timer while idle, and runs a drain on the timer's
+// goroutine; the Client's WaitGroup counts an armed timer or a running
+// drain, so Close waits for it.
+type drainer struct {
+	c *Client
+
+	mu        sync.Mutex
+	timer     *time.Timer
+	armed     bool      // the timer will start a drain
+	running   bool      // a drain is in progress
+	again     bool      // another drain was wanted while one ran
+	closed    bool      // Close has begun: no more drains
+	notBefore time.Time // no drain starts before this (the recovery spread)
+}
+
+// kick asks for a drain as soon as the recovery spread allows.
+func (d *drainer) kick() { d.want(time.Time{}) }
+
+// recovered asks for a drain after a random delay within RecoverySpread.
+func (d *drainer) recovered() { d.want(time.Now().Add(d.c.spread())) }
+
+func (d *drainer) want(notBefore time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	later := notBefore.After(d.notBefore)
+	if later {
+		d.notBefore = notBefore
+	}
+	switch {
+	case d.running:
+		d.again = true
+	case d.armed:
+		// A later start pushes the armed drain back; if the timer has
+		// just fired, tick finds the new start itself.
+		if later && d.timer.Stop() {
+			d.timer.Reset(time.Until(d.notBefore))
 		}
-		if d := time.Until(notBefore); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-c.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+	default:
+		d.c.wg.Add(1) // until the drain ends; closed is false, so Close has not begun waiting
+		d.armed = true
+		if d.timer == nil {
+			d.timer = time.AfterFunc(time.Until(d.notBefore), d.tick)
+		} else {
+			d.timer.Reset(time.Until(d.notBefore))
 		}
-		if State(c.state.level.Load()) == Red {
-			continue
-		}
-		res, err := c.outbox.Drain(c.ctx, c.sendItem)
-		if res.Sent > 0 || res.Dead > 0 || err != nil {
-			c.log.Info("outbox drained", "sent", res.Sent, "dead", res.Dead, "err", err)
-		}
+	}
+}
+
+func (d *drainer) tick() {
+	d.mu.Lock()
+	d.armed = false
+	if d.closed {
+		d.mu.Unlock()
+		d.c.wg.Done()
+		return
+	}
+	if w := time.Until(d.notBefore); w > 0 {
+		d.armed = true
+		d.timer.Reset(w)
+		d.mu.Unlock()
+		return
+	}
+	d.running, d.again = true, false
+	d.mu.Unlock()
+
+	d.c.drainOnce()
+
+	d.mu.Lock()
+	d.running = false
+	if d.again && !d.closed {
+		d.armed = true
+		d.timer.Reset(time.Until(d.notBefore))
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	d.c.wg.Done()
+}
+
+// close stops further drains; a drain in progress ends on the Client's
+// canceled context.
+func (d *drainer) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.armed && d.timer.Stop() {
+		d.armed = false
+		d.c.wg.Done()
+	}
+}
+
+// drainOnce delivers what the outbox holds, unless the client is Red.
+func (c *Client) drainOnce() {
+	if State(c.state.level.Load()) == Red {
+		return
+	}
+	res, err := c.outbox.Drain(c.ctx, c.sendItem)
+	if res.Sent > 0 || res.Dead > 0 || err != nil {
+		c.log.Info("outbox drained", "sent", res.Sent, "dead", res.Dead, "err", err)
 	}
 }
 

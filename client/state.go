@@ -149,8 +149,10 @@ func (c *Client) reached() {
 	if old != Green && cur == Green {
 		c.log.Info("registration server reachable", "state", cur, "was", old, "tier", s.serving)
 		if old == Red {
-			notify(c.recovered)
-			notify(c.pollWake)
+			c.drainer.recovered()
+			if l := c.poll.Load(); l != nil {
+				l.wake()
+			}
 		}
 	}
 }
