@@ -49,6 +49,7 @@ type htmlData struct {
 	Total    []kv
 	Schedule []kv
 	Commands []htmlCommand
+	Ops      []htmlCommand // user operations
 	Classes  []kv
 	Eps      []htmlEndpoint
 	Outages  []htmlOutage
@@ -119,11 +120,16 @@ func newHTMLData(r *Report) *htmlData {
 	d.Schedule = []kv{{"offered", itoa(s.Offered)}, {"sent", itoa(s.Sent)},
 		{"late (>" + dur(s.Tolerance) + ")", itoa(s.Late)}, {"missed", itoa(s.Missed)},
 		{"lag p99", dur(s.Lag.P99)}, {"lag max", dur(s.Lag.Max)}}
-	for _, name := range r.CommandNames() {
-		c := r.Commands[name]
-		d.Commands = append(d.Commands, htmlCommand{Name: name, Requests: c.Requests, Errors: c.Errors,
+	row := func(name string, c *CommandStats) htmlCommand {
+		return htmlCommand{Name: name, Requests: c.Requests, Errors: c.Errors,
 			ErrRate: pct(c.Errors, c.Requests), P50: dur(c.Latency.P50), P90: dur(c.Latency.P90),
-			P99: dur(c.Latency.P99), P999: dur(c.Latency.P999), Max: dur(c.Latency.Max)})
+			P99: dur(c.Latency.P99), P999: dur(c.Latency.P999), Max: dur(c.Latency.Max)}
+	}
+	for _, name := range r.CommandNames() {
+		d.Commands = append(d.Commands, row(name, r.Commands[name]))
+	}
+	for _, name := range r.OperationNames() {
+		d.Ops = append(d.Ops, row(name, r.Operations[name]))
 	}
 	for _, class := range sortedKeys(r.ByClass) {
 		d.Classes = append(d.Classes, kv{class, itoa(r.ByClass[class])})
@@ -338,7 +344,7 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 <tr><td>elapsed</td><td>{{.Elapsed}}</td></tr>
 {{- with .R.Config.Shard}}<tr><td>shard</td><td>{{.}}</td></tr>{{end}}
 {{- with .R.Shards}}<tr><td>merged shards</td><td>{{len .}}</td></tr>{{end}}
-<tr><td>operations</td><td>{{.R.Requests}}</td></tr>
+<tr><td>requests</td><td>{{.R.Requests}}</td></tr>
 <tr><td>errors</td><td>{{.R.Errors}} ({{.ErrPct}})</td></tr>
 </table>
 
@@ -364,8 +370,15 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 {{end}}
 {{end}}
 
-{{with .Commands}}<h2>Commands</h2>
+{{with .Commands}}<h2>Commands (protocol calls)</h2>
 <table><tr><th>command</th><th>requests</th><th>errors</th><th>error rate</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{.ErrRate}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td></tr>
+{{end}}</table>{{end}}
+
+{{with .Ops}}<h2 id="operations">User operations</h2>
+<p>Measured from each operation's intended time, whether the client sent it at once or queued it while offline.
+The protocol calls they make are counted under Commands; the operations are not counted in the totals, the error classes or the charts.</p>
+<table><tr><th>operation</th><th>count</th><th>errors</th><th>error rate</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
 {{range .}}<tr><td>{{.Name}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{.ErrRate}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td></tr>
 {{end}}</table>{{end}}
 

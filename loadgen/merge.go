@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -16,7 +17,8 @@ import (
 // which lets shards that started in different seconds merge. Gauges are
 // summed per second over the shards that were sampling, each shard's last
 // sample standing in for a second it skipped between two samples. Outage figures are
-// computed again from the merged series. The inputs are not modified.
+// computed again from the merged series. User operations (Report.Operations)
+// merge like the commands, apart from them. The inputs are not modified.
 //
 // Merge returns an error wrapping ErrIncompatible if the reports are of
 // different versions or histogram settings, and one wrapping ErrBadReport if
@@ -30,9 +32,8 @@ func Merge(reports ...*Report) (*Report, error) {
 		if r == nil {
 			return nil, fmt.Errorf("loadgen: merge: report %d is nil", i)
 		}
-		if r.Version != first.Version || r.Version != ReportVersion {
-			return nil, fmt.Errorf("%w: report %d has version %d, report 0 version %d, this build version %d",
-				ErrIncompatible, i, r.Version, first.Version, ReportVersion)
+		if err := checkVersion(r.Version, "report "+strconv.Itoa(i)+": "); err != nil {
+			return nil, err
 		}
 		if r.Settings != first.Settings {
 			return nil, fmt.Errorf("%w: report %d has histogram settings %+v, report 0 %+v",
@@ -41,19 +42,21 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 
 	out := &Report{
-		Version:  first.Version,
-		Settings: first.Settings,
-		Config:   first.Config,
-		Start:    first.Start,
-		End:      first.End,
-		Commands: make(map[string]*CommandStats),
+		Version:    first.Version,
+		Settings:   first.Settings,
+		Config:     first.Config,
+		Start:      first.Start,
+		End:        first.End,
+		Commands:   make(map[string]*CommandStats),
+		Operations: make(map[string]*CommandStats),
 	}
 	out.Config.URLs = slices.Clone(first.Config.URLs)
 	out.Config.BackupURLs = slices.Clone(first.Config.BackupURLs)
 	out.Config.Outages = slices.Clone(first.Config.Outages)
 	out.Config.Shard = ""
 
-	hists := make(map[string]*hdr.Histogram)
+	cmdHists := make(map[string]*hdr.Histogram)
+	opHists := make(map[string]*hdr.Histogram)
 	lag := newHistogram()
 	var delivery *Delivery
 	for i, r := range reports {
@@ -73,32 +76,11 @@ func Merge(reports ...*Report) (*Report, error) {
 			out.End = r.End
 		}
 		out.Clipped += r.Clipped
-		for _, name := range r.CommandNames() {
-			c := r.Commands[name]
-			if c == nil {
-				return nil, fmt.Errorf("%w: %s: command %s has no figures", ErrBadReport, what, name)
-			}
-			h, err := r.decode(c.Hist, what+": command "+name)
-			if err != nil {
-				return nil, err
-			}
-			dst := out.Commands[name]
-			if dst == nil {
-				dst = &CommandStats{}
-				out.Commands[name] = dst
-				hists[name] = newHistogram()
-			}
-			if dropped := hists[name].Merge(h); dropped != 0 {
-				return nil, fmt.Errorf("%w: %s: command %s: %d values out of range", ErrIncompatible, what, name, dropped)
-			}
-			dst.Requests += c.Requests
-			dst.Errors += c.Errors
-			for class, n := range c.ErrorsByClass {
-				if dst.ErrorsByClass == nil {
-					dst.ErrorsByClass = make(map[string]int64)
-				}
-				dst.ErrorsByClass[class] += n
-			}
+		if err := mergeStats(r, what+": command ", r.Commands, out.Commands, cmdHists); err != nil {
+			return nil, err
+		}
+		if err := mergeStats(r, what+": operation ", r.Operations, out.Operations, opHists); err != nil {
+			return nil, err
 		}
 		for class, n := range r.ByClass {
 			if out.ByClass == nil {
@@ -138,12 +120,14 @@ func Merge(reports ...*Report) (*Report, error) {
 			delivery.DrainPhase = max(delivery.DrainPhase, r.Delivery.DrainPhase)
 		}
 	}
-	for name, h := range hists {
-		enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
-		if err != nil {
-			return nil, fmt.Errorf("loadgen: merge: encode histogram of %s: %w", name, err)
-		}
-		out.Commands[name].Hist = string(enc)
+	if err := encodeStats("command ", out.Commands, cmdHists); err != nil {
+		return nil, err
+	}
+	if err := encodeStats("operation ", out.Operations, opHists); err != nil {
+		return nil, err
+	}
+	if len(out.Operations) == 0 {
+		out.Operations = nil
 	}
 	if lag.TotalCount() > 0 {
 		enc, err := lag.Encode(hdr.V2CompressedEncodingCookieBase)
@@ -166,6 +150,53 @@ func Merge(reports ...*Report) (*Report, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// mergeStats adds the figures of src, the commands or operations of report
+// r, to dst, and their histograms to hists; prefix ("report 1: command ")
+// names them in errors.
+func mergeStats(r *Report, prefix string, src, dst map[string]*CommandStats, hists map[string]*hdr.Histogram) error {
+	for _, name := range slices.Sorted(maps.Keys(src)) {
+		c := src[name]
+		if c == nil {
+			return fmt.Errorf("%w: %s%s has no figures", ErrBadReport, prefix, name)
+		}
+		h, err := r.decode(c.Hist, prefix+name)
+		if err != nil {
+			return err
+		}
+		sum := dst[name]
+		if sum == nil {
+			sum = &CommandStats{}
+			dst[name] = sum
+			hists[name] = newHistogram()
+		}
+		if dropped := hists[name].Merge(h); dropped != 0 {
+			return fmt.Errorf("%w: %s%s: %d values out of range", ErrIncompatible, prefix, name, dropped)
+		}
+		sum.Requests += c.Requests
+		sum.Errors += c.Errors
+		for class, n := range c.ErrorsByClass {
+			if sum.ErrorsByClass == nil {
+				sum.ErrorsByClass = make(map[string]int64)
+			}
+			sum.ErrorsByClass[class] += n
+		}
+	}
+	return nil
+}
+
+// encodeStats encodes the merged histograms into the stats of dst; kind
+// ("command ") names them in errors.
+func encodeStats(kind string, dst map[string]*CommandStats, hists map[string]*hdr.Histogram) error {
+	for name, h := range hists {
+		enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return fmt.Errorf("loadgen: merge: encode histogram of %s%s: %w", kind, name, err)
+		}
+		dst[name].Hist = string(enc)
+	}
+	return nil
 }
 
 // mergeSeries aligns the reports' series on Unix seconds and sums them.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,14 +13,16 @@ import (
 )
 
 // TestMergeEqualsUnion: two shard reports, started in different seconds,
-// merge to exactly the report of one recorder that saw every sample.
+// merge to exactly the report of one recorder that saw every sample, user
+// operations included.
 func TestMergeEqualsUnion(t *testing.T) {
 	startA, startB := t0, t0.Add(1700*time.Millisecond)
 	endA, endB := t0.Add(30*time.Second), t0.Add(31700*time.Millisecond)
 	a, b, u := newTestRecorder(t, startA), newTestRecorder(t, startB), newTestRecorder(t, startA)
 
 	rng := rand.New(rand.NewPCG(7, 11))
-	cmds := []string{"poll", "invite", "login"}
+	cmds := []string{"poll", "sendinvitation", "login"}
+	var invites int64
 	classes := []string{"", "", "", "", ClassTimeout, ClassRefused}
 	for i := range 20_000 {
 		shard, from := a, startA
@@ -40,6 +43,16 @@ func TestMergeEqualsUnion(t *testing.T) {
 			if i%3 == 0 {
 				r.RecordAttempt(intended, o.Endpoint)
 			}
+			if cmd == "sendinvitation" {
+				// The operation, from a little earlier (queued at times).
+				r.RecordOperation("invite", intended.Add(-lag*100), intended.Add(lat), o)
+			}
+			if i%1000 == 0 {
+				r.RecordOperation("signup", intended, intended.Add(lat), Outcome{})
+			}
+		}
+		if cmd == "sendinvitation" {
+			invites++
 		}
 	}
 	// Gauges: each shard samples at 200 ms into every second of its run.
@@ -84,7 +97,14 @@ func TestMergeEqualsUnion(t *testing.T) {
 		t.Errorf("shards = %v", m.Shards)
 	}
 	if m.Requests != 20_000 || m.Total.Count != 20_000 {
-		t.Errorf("merged %d requests, %d latencies, want 20000", m.Requests, m.Total.Count)
+		t.Errorf("merged %d requests, %d latencies, want 20000 (the calls, not the operations)", m.Requests, m.Total.Count)
+	}
+	if inv := m.Operations["invite"]; inv == nil || inv.Requests != invites || inv.Latency.Count != invites ||
+		inv.Requests != ra.Operations["invite"].Requests+rb.Operations["invite"].Requests {
+		t.Errorf("merged invite = %+v, want %d", inv, invites)
+	}
+	if m.Operations["invite"].Latency != ru.Operations["invite"].Latency {
+		t.Errorf("merged invite latency %+v\nunion invite latency  %+v", m.Operations["invite"].Latency, ru.Operations["invite"].Latency)
 	}
 	if m.Total != ru.Total {
 		t.Errorf("merged latency %+v\nunion latency  %+v", m.Total, ru.Total)
@@ -145,6 +165,9 @@ func TestMergeGaugesAndOutages(t *testing.T) {
 	if len(m.Outages) != 1 {
 		t.Fatalf("outages = %+v", m.Outages)
 	}
+	if m.Operations != nil {
+		t.Errorf("operations = %v, want none", m.Operations)
+	}
 	// The outage ends at 5 s; 10 of 20 clients are Green first at 6 s.
 	if o := m.Outages[0]; o.Green50 == nil || time.Duration(*o.Green50) != time.Second || o.Green100 != nil {
 		t.Errorf("merged outage = %+v", o)
@@ -159,12 +182,18 @@ func TestMergeRejects(t *testing.T) {
 	if _, err := Merge(rep(), nil); err == nil {
 		t.Error("Merge with a nil report accepted")
 	}
-	v2 := rep()
-	v2.Version = 2
-	if _, err := Merge(rep(), v2); !errors.Is(err, ErrIncompatible) {
+	v1 := rep()
+	v1.Version = 1
+	if _, err := Merge(rep(), v1); !errors.Is(err, ErrIncompatible) ||
+		!strings.Contains(err.Error(), "report 1: version 1, this build reads version 2") {
 		t.Errorf("other version: %v", err)
 	}
-	if _, err := Merge(v2, v2); !errors.Is(err, ErrIncompatible) {
+	if _, err := Merge(v1, v1); !errors.Is(err, ErrIncompatible) {
+		t.Errorf("old version: %v", err)
+	}
+	v3 := rep()
+	v3.Version = ReportVersion + 1
+	if _, err := Merge(v3, v3); !errors.Is(err, ErrIncompatible) {
 		t.Errorf("unknown version: %v", err)
 	}
 	s := rep()
@@ -194,5 +223,41 @@ func TestMergeRejects(t *testing.T) {
 	lying.Commands["poll"].Hist = good
 	if _, err := Merge(rep(), lying); err != nil {
 		t.Errorf("a valid histogram is refused: %v", err)
+	}
+	// The same checks for an operation.
+	lying.Operations = map[string]*CommandStats{"invite": {Requests: 1, Hist: string(enc)}}
+	if _, err := Merge(rep(), lying); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "operation invite") {
+		t.Errorf("operation histogram of other settings: %v", err)
+	}
+	lying.Operations["invite"].Hist = "not base64!"
+	if _, err := Merge(rep(), lying); !errors.Is(err, ErrBadReport) {
+		t.Errorf("broken operation histogram: %v", err)
+	}
+	lying.Operations["invite"] = nil
+	if _, err := Merge(rep(), lying); !errors.Is(err, ErrBadReport) {
+		t.Errorf("operation without figures: %v", err)
+	}
+}
+
+// TestMergeOperationsOfSomeShards: a shard that recorded no operation merges
+// with one that did, and the operations stay out of the totals.
+func TestMergeOperationsOfSomeShards(t *testing.T) {
+	a, b := newTestRecorder(t, t0), newTestRecorder(t, t0)
+	a.Record("poll", t0, t0.Add(time.Millisecond), Outcome{})
+	b.Record("sendinvitation", t0, t0.Add(time.Millisecond), Outcome{})
+	b.RecordOperation("invite", t0, t0.Add(3*time.Second), Outcome{Class: ClassOffline})
+	ra, rb := mustReport(t, a, t0.Add(time.Second)), mustReport(t, b, t0.Add(time.Second))
+	m, err := Merge(ra, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Requests != 2 || m.Errors != 0 || m.Series.Points[0].Requests != 2 || m.ByClass != nil {
+		t.Errorf("merged totals %d requests %d errors, second 0 %d, by class %v; want the 2 calls, no error",
+			m.Requests, m.Errors, m.Series.Points[0].Requests, m.ByClass)
+	}
+	inv := m.Operations["invite"]
+	if len(m.Operations) != 1 || inv.Requests != 1 || inv.Errors != 1 || inv.ErrorsByClass[ClassOffline] != 1 ||
+		!near(time.Duration(inv.Latency.Max), 3*time.Second) {
+		t.Errorf("merged operations = %v, invite %+v", m.Operations, inv)
 	}
 }

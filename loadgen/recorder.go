@@ -37,7 +37,7 @@ const (
 // Caps on distinct names, so that a bug in the caller cannot make the
 // recorder grow without bound. Names past a cap are counted under OtherName.
 const (
-	maxCommands = 32
+	maxCommands = 32 // and as many operations
 	maxKeys     = 256
 	maxShards   = 64
 	// defaultMaxShards caps the default number of shards, whose memory
@@ -48,12 +48,12 @@ const (
 	maxPending = 64
 )
 
-// OtherName is the name under which a Recorder counts commands, endpoints or
-// error classes once too many distinct ones have been seen (32 commands, 256
-// endpoints, 256 classes).
+// OtherName is the name under which a Recorder counts commands, operations,
+// endpoints or error classes once too many distinct ones have been seen (32
+// commands, 32 operations, 256 endpoints, 256 classes).
 const OtherName = "(other)"
 
-// unnamed is the command name recorded for an empty one.
+// unnamed is the command or operation name recorded for an empty one.
 const unnamed = "(unnamed)"
 
 // Error classes a caller may put in Outcome.Class. They are suggestions: any
@@ -112,6 +112,9 @@ type RecorderConfig struct {
 // the percentiles instead of being hidden by a waiting sender), errors by
 // class, operations per endpoint, schedule lag and late sends, and a
 // per-second series of requests, errors, latency and sampled gauges.
+// User operations that stand for or span protocol calls (an invitation the
+// client may queue while offline) are recorded apart with RecordOperation,
+// so that the calls are not counted twice.
 //
 // Recording is spread over shards, each with its own lock, and the shards are
 // merged when the recorder is read (Live, Report); a recording call takes one
@@ -132,6 +135,7 @@ type Recorder struct {
 	shards    []shard
 
 	cmds    names
+	ops     names // user operations, see RecordOperation
 	eps     names
 	classes names
 
@@ -149,6 +153,7 @@ type Recorder struct {
 type shard struct {
 	mu        sync.Mutex
 	cmds      []*cmdStats     // by command index
+	ops       []*cmdStats     // by operation index
 	endpoints []EndpointStats // by endpoint index
 	secs      []*secStats     // by second; nil once folded
 	dirtyLo   int             // lowest index of secs that may be non-nil
@@ -161,11 +166,26 @@ type shard struct {
 	_         [64]byte        // keeps neighbouring shards' locks off one cache line
 }
 
+// cmdStats are one shard's figures of one command or operation.
 type cmdStats struct {
 	hist     *hdr.Histogram // µs
 	requests int64
 	errors   int64
 	classes  []int64 // errors by class index
+}
+
+// add counts one value of us microseconds (in range), an error of class
+// index ki when ki >= 0. The shard's lock must be held.
+func (c *cmdStats) add(us int64, ki int) {
+	_ = c.hist.RecordValue(us) // in range: micros clamps
+	c.requests++
+	if ki >= 0 {
+		c.errors++
+		if ki >= len(c.classes) {
+			c.classes = slices.Grow(c.classes, ki+1-len(c.classes))[:ki+1]
+		}
+		c.classes[ki]++
+	}
 }
 
 // secStats is what happened in one second of the series.
@@ -217,6 +237,7 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 		mask:      uint32(n - 1),
 		shards:    make([]shard, n),
 		cmds:      names{max: maxCommands},
+		ops:       names{max: maxCommands},
 		eps:       names{max: maxKeys},
 		classes:   names{max: maxKeys},
 		lastSec:   -1,
@@ -256,16 +277,7 @@ func (r *Recorder) Record(cmd string, intended, done time.Time, o Outcome) {
 	}
 
 	s := r.lockShard()
-	c := s.command(ci)
-	_ = c.hist.RecordValue(us) // in range: micros clamps
-	c.requests++
-	if ki >= 0 {
-		c.errors++
-		if ki >= len(c.classes) {
-			c.classes = slices.Grow(c.classes, ki+1-len(c.classes))[:ki+1]
-		}
-		c.classes[ki]++
-	}
+	s.command(ci).add(us, ki)
 	if ei >= 0 {
 		e := s.endpoint(ei)
 		e.Requests++
@@ -287,6 +299,33 @@ func (r *Recorder) Record(cmd string, intended, done time.Time, o Outcome) {
 	if full {
 		r.fold()
 	}
+}
+
+// RecordOperation records one user operation op, such as "invite", that
+// stands for or spans protocol calls: it was meant to start at intended and
+// its outcome was known at done. Like Record it records done − intended (so
+// an operation the client queued while offline shows its wait) and counts
+// errors by o.Class, in a histogram and counters of its own that appear in
+// Report.Operations.
+//
+// Unlike Record, it counts nowhere else: not in the report's Requests,
+// Errors, Total or ByClass, not in the per-second series, the live view or
+// the endpoints (o.Endpoint is ignored), and not in Clipped. The calls the
+// operation makes are recorded with Record as they reach the network, and
+// counting the operation there too would count them twice.
+func (r *Recorder) RecordOperation(op string, intended, done time.Time, o Outcome) {
+	if op == "" {
+		op = unnamed
+	}
+	us, _ := micros(done.Sub(intended))
+	oi := r.ops.index(op)
+	ki := -1
+	if o.Class != "" {
+		ki = r.classes.index(o.Class)
+	}
+	s := r.lockShard()
+	s.operation(oi).add(us, ki)
+	s.mu.Unlock()
 }
 
 // RecordLag records the schedule lag of one send: it was meant to start at
@@ -465,14 +504,20 @@ func (r *Recorder) second(t time.Time) int {
 }
 
 // command returns the stats of command index i. s.mu must be held.
-func (s *shard) command(i int) *cmdStats {
-	if i >= len(s.cmds) {
-		s.cmds = slices.Grow(s.cmds, i+1-len(s.cmds))[:i+1]
+func (s *shard) command(i int) *cmdStats { return statsAt(&s.cmds, i) }
+
+// operation returns the stats of operation index i. s.mu must be held.
+func (s *shard) operation(i int) *cmdStats { return statsAt(&s.ops, i) }
+
+// statsAt returns (*list)[i], growing the list and creating the stats.
+func statsAt(list *[]*cmdStats, i int) *cmdStats {
+	if i >= len(*list) {
+		*list = slices.Grow(*list, i+1-len(*list))[:i+1]
 	}
-	c := s.cmds[i]
+	c := (*list)[i]
 	if c == nil {
 		c = &cmdStats{hist: newHistogram()}
-		s.cmds[i] = c
+		(*list)[i] = c
 	}
 	return c
 }
@@ -580,43 +625,23 @@ func (n *names) all() []string {
 }
 
 // Report returns what the recorder holds as a Report of a run from the
-// recorder's start to end, with Version, Histogram, the command figures,
-// errors, endpoints, schedule and series filled in and summarized. The
-// engine then sets Config and Delivery and calls AddOutage. Recording may go
-// on concurrently; the report holds at least what was recorded before the
-// call.
+// recorder's start to end, with Version, Histogram, the command and
+// operation figures, errors, endpoints, schedule and series filled in and
+// summarized. The engine then sets Config and Delivery and calls AddOutage.
+// Recording may go on concurrently; the report holds at least what was
+// recorded before the call.
 func (r *Recorder) Report(end time.Time) (*Report, error) {
 	r.fold()
-	cmdNames, epNames, classNames := r.cmds.all(), r.eps.all(), r.classes.all()
-	hists := make([]*hdr.Histogram, len(cmdNames))
-	stats := make([]CommandStats, len(cmdNames))
+	epNames, classNames := r.eps.all(), r.classes.all()
+	cmds, ops := newStatsSum(r.cmds.all()), newStatsSum(r.ops.all())
 	eps := make([]EndpointStats, len(epNames))
 	lag := newHistogram()
 	var sent, late, clipped int64
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
-		for ci, c := range s.cmds {
-			if c == nil || ci >= len(cmdNames) {
-				continue
-			}
-			if hists[ci] == nil {
-				hists[ci] = newHistogram()
-			}
-			hists[ci].Merge(c.hist)
-			st := &stats[ci]
-			st.Requests += c.requests
-			st.Errors += c.errors
-			for ki, n := range c.classes {
-				if n == 0 || ki >= len(classNames) {
-					continue
-				}
-				if st.ErrorsByClass == nil {
-					st.ErrorsByClass = make(map[string]int64)
-				}
-				st.ErrorsByClass[classNames[ki]] += n
-			}
-		}
+		cmds.add(s.cmds, classNames)
+		ops.add(s.ops, classNames)
 		for ei, e := range s.endpoints {
 			if ei < len(eps) {
 				eps[ei].Requests += e.Requests
@@ -642,23 +667,25 @@ func (r *Recorder) Report(end time.Time) (*Report, error) {
 		Commands: make(map[string]*CommandStats),
 		Series:   Series{Start: r.base},
 	}
-	for ci, h := range hists {
-		if h == nil {
-			continue
-		}
-		enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
-		if err != nil {
-			return nil, fmt.Errorf("loadgen: encode histogram of %s: %w", cmdNames[ci], err)
-		}
-		st := stats[ci]
-		st.Hist = string(enc)
+	if err := cmds.encode(rep.Commands, "command"); err != nil {
+		return nil, err
+	}
+	operations := make(map[string]*CommandStats)
+	if err := ops.encode(operations, "operation"); err != nil {
+		return nil, err
+	}
+	if len(operations) > 0 {
+		rep.Operations = operations
+	}
+	// Errors by class are the commands' only: an operation's errors are
+	// those of its calls, or no call at all.
+	for _, st := range rep.Commands {
 		for class, n := range st.ErrorsByClass {
 			if rep.ByClass == nil {
 				rep.ByClass = make(map[string]int64)
 			}
 			rep.ByClass[class] += n
 		}
-		rep.Commands[cmdNames[ci]] = &st
 	}
 	for ei, e := range eps {
 		if e != (EndpointStats{}) {
@@ -715,6 +742,62 @@ func (r *Recorder) Report(end time.Time) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// statsSum sums the shards' stats of the commands or of the operations.
+type statsSum struct {
+	names []string // by index, as known when the sum began
+	hists []*hdr.Histogram
+	stats []CommandStats
+}
+
+func newStatsSum(names []string) *statsSum {
+	return &statsSum{names: names, hists: make([]*hdr.Histogram, len(names)), stats: make([]CommandStats, len(names))}
+}
+
+// add adds one shard's stats, indexed like a.names; the shard's lock must
+// be held. Stats of names added after the sum began are left out.
+func (a *statsSum) add(list []*cmdStats, classNames []string) {
+	for i, c := range list {
+		if c == nil || i >= len(a.names) {
+			continue
+		}
+		if a.hists[i] == nil {
+			a.hists[i] = newHistogram()
+		}
+		a.hists[i].Merge(c.hist)
+		st := &a.stats[i]
+		st.Requests += c.requests
+		st.Errors += c.errors
+		for ki, n := range c.classes {
+			if n == 0 || ki >= len(classNames) {
+				continue
+			}
+			if st.ErrorsByClass == nil {
+				st.ErrorsByClass = make(map[string]int64)
+			}
+			st.ErrorsByClass[classNames[ki]] += n
+		}
+	}
+}
+
+// encode puts the summed stats of every name seen into dst, by name, with
+// their histograms encoded; kind ("command", "operation") names them in
+// errors.
+func (a *statsSum) encode(dst map[string]*CommandStats, kind string) error {
+	for i, h := range a.hists {
+		if h == nil {
+			continue
+		}
+		enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return fmt.Errorf("loadgen: encode histogram of %s %s: %w", kind, a.names[i], err)
+		}
+		st := a.stats[i]
+		st.Hist = string(enc)
+		dst[a.names[i]] = &st
+	}
+	return nil
 }
 
 // addPacer makes p's offered and missed sends part of the reports.

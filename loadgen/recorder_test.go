@@ -73,6 +73,96 @@ func TestRecorderLatencyFromIntendedTime(t *testing.T) {
 	if e := rep.Endpoints["http://a"]; e.Requests != 100 {
 		t.Errorf("endpoint = %+v", e)
 	}
+	if rep.Operations != nil {
+		t.Errorf("operations = %v, want none recorded", rep.Operations)
+	}
+}
+
+// TestRecorderOperationsApartFromCalls: a user operation and the protocol
+// call it makes are one request in the totals, not two; the operation has
+// figures of its own, from its intended time.
+func TestRecorderOperationsApartFromCalls(t *testing.T) {
+	r := newTestRecorder(t, t0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	// An invitation sent at once: the operation and its call.
+	r.RecordOperation("invite", ms(0), ms(20), Outcome{Endpoint: "http://a"})
+	r.Record("sendinvitation", ms(1), ms(20), Outcome{Endpoint: "http://a"})
+	// One queued while the client was offline, its call made 3 s later.
+	r.RecordOperation("invite", ms(100), ms(3100), Outcome{})
+	r.Record("sendinvitation", ms(3090), ms(3100), Outcome{Endpoint: "http://a"})
+	// One that failed before any call, and one beyond the histogram.
+	r.RecordOperation("invite", ms(200), ms(200), Outcome{Class: ClassOffline, Endpoint: "http://b"})
+	r.RecordOperation("invite", ms(300), ms(300).Add(2*time.Minute), Outcome{})
+	r.RecordOperation("", ms(400), ms(401), Outcome{})
+	l := r.Live(ms(3999))
+	rep := mustReport(t, r, t0.Add(4*time.Second))
+
+	if rep.Requests != 2 || rep.Errors != 0 || rep.Total.Count != 2 || len(rep.Commands) != 1 {
+		t.Errorf("totals: %d requests %d errors %d latencies, commands %v; want the 2 calls only",
+			rep.Requests, rep.Errors, rep.Total.Count, rep.CommandNames())
+	}
+	if rep.ByClass != nil || rep.Clipped != 0 {
+		t.Errorf("errors by class %v, clipped %d: the operations' count", rep.ByClass, rep.Clipped)
+	}
+	if l.Requests != 2 || l.Errors != 0 {
+		t.Errorf("live %d requests %d errors, want 2 and 0", l.Requests, l.Errors)
+	}
+	var sum int64
+	for _, p := range rep.Series.Points {
+		sum += p.Requests
+	}
+	if p := rep.Series.Points; sum != 2 || p[0].Requests != 1 || p[3].Requests != 1 || p[0].Errors != 0 {
+		t.Errorf("series holds %d requests (%+v), want the 2 calls", sum, p)
+	}
+	if !nearSeries(time.Duration(rep.Series.Points[0].Max), 19*time.Millisecond) {
+		t.Errorf("second 0 max %s, want the call's 19ms", rep.Series.Points[0].Max)
+	}
+	if a, ok := rep.Endpoints["http://b"]; ok || rep.Endpoints["http://a"].Requests != 2 {
+		t.Errorf("endpoints = %v (b: %v), want a with the 2 calls only", rep.Endpoints, a)
+	}
+
+	if got := rep.OperationNames(); fmt.Sprint(got) != fmt.Sprint([]string{unnamed, "invite"}) {
+		t.Errorf("operations %v", got)
+	}
+	inv := rep.Operations["invite"]
+	if inv == nil || inv.Requests != 4 || inv.Errors != 1 || inv.ErrorsByClass[ClassOffline] != 1 || inv.Latency.Count != 4 {
+		t.Fatalf("invite = %+v", inv)
+	}
+	if got := time.Duration(inv.Latency.Min); got != 0 {
+		t.Errorf("invite min %s, want 0", got)
+	}
+	if got := time.Duration(inv.Latency.P50); !near(got, 20*time.Millisecond) {
+		t.Errorf("invite p50 %s, want 20ms from its intended time", got)
+	}
+	if got := time.Duration(inv.Latency.Max); got < time.Minute || got > 61*time.Second {
+		t.Errorf("invite max %s, want the 60 s top of the range", got)
+	}
+	h, err := rep.Histogram("invite")
+	if err != nil || h.TotalCount() != 4 {
+		t.Fatalf("Histogram(invite) = %v values, %v; want the operation's 4", h, err)
+	}
+	if got := usDur(h.ValueAtPercentile(75)); !near(got, 3*time.Second) {
+		t.Errorf("invite p75 %s, want the queued one's 3s from its intended time", got)
+	}
+	if h, err := rep.Histogram(""); err != nil || h.TotalCount() != 2 {
+		t.Errorf("Histogram(\"\") = %d values, %v; want the 2 calls", h.TotalCount(), err)
+	}
+}
+
+// TestRecorderCommandShadowsOperation: an operation named like a command
+// stays apart from it; Histogram finds the command first.
+func TestRecorderCommandShadowsOperation(t *testing.T) {
+	r := newTestRecorder(t, t0)
+	r.Record("x", t0, t0.Add(time.Millisecond), Outcome{})
+	r.RecordOperation("x", t0, t0.Add(time.Second), Outcome{})
+	rep := mustReport(t, r, t0.Add(time.Second))
+	if rep.Commands["x"].Requests != 1 || rep.Operations["x"].Requests != 1 || rep.Requests != 1 {
+		t.Fatalf("commands %v operations %v", rep.Commands, rep.Operations)
+	}
+	h, err := rep.Histogram("x")
+	if err != nil || !near(usDur(h.Max()), time.Millisecond) {
+		t.Errorf("Histogram(x) max %s, %v; want the command's 1ms", usDur(h.Max()), err)
+	}
 }
 
 func TestRecorderClampsAndClips(t *testing.T) {
@@ -106,16 +196,16 @@ func TestRecorderErrorsByClass(t *testing.T) {
 		{Endpoint: "http://a"},
 	}
 	for i, o := range outcomes {
-		r.Record("invite", t0, t0.Add(time.Duration(i+1)*time.Millisecond), o)
+		r.Record("sendinvitation", t0, t0.Add(time.Duration(i+1)*time.Millisecond), o)
 	}
 	r.Record("login", t0, t0.Add(time.Millisecond), Outcome{Class: ClassException})
 	rep := mustReport(t, r, t0.Add(time.Second))
-	inv := rep.Commands["invite"]
+	inv := rep.Commands["sendinvitation"]
 	if inv.Requests != 5 || inv.Errors != 3 {
-		t.Errorf("invite = %d requests %d errors, want 5 and 3", inv.Requests, inv.Errors)
+		t.Errorf("sendinvitation = %d requests %d errors, want 5 and 3", inv.Requests, inv.Errors)
 	}
 	if inv.ErrorsByClass[ClassTimeout] != 2 || inv.ErrorsByClass[ClassRefused] != 1 || len(inv.ErrorsByClass) != 2 {
-		t.Errorf("invite errors by class = %v", inv.ErrorsByClass)
+		t.Errorf("sendinvitation errors by class = %v", inv.ErrorsByClass)
 	}
 	want := map[string]int64{ClassTimeout: 2, ClassRefused: 1, ClassException: 1}
 	if fmt.Sprint(rep.ByClass) != fmt.Sprint(want) {
@@ -140,7 +230,13 @@ func TestRecorderCapsNames(t *testing.T) {
 	for i := range maxCommands + 5 {
 		r.Record(fmt.Sprintf("cmd%d", i), t0, t0, Outcome{})
 	}
+	for i := range maxCommands + 7 {
+		r.RecordOperation(fmt.Sprintf("op%d", i), t0, t0, Outcome{})
+	}
 	rep := mustReport(t, r, t0)
+	if len(rep.Operations) != maxCommands || rep.Operations[OtherName].Requests != 8 {
+		t.Errorf("%d operations, %v under %s; want the cap %d with 8", len(rep.Operations), rep.Operations[OtherName], OtherName, maxCommands)
+	}
 	if len(rep.Endpoints) != maxKeys {
 		t.Errorf("%d endpoints, want the cap %d", len(rep.Endpoints), maxKeys)
 	}
@@ -295,6 +391,7 @@ func TestRecorderConcurrent(t *testing.T) {
 			for i := range each {
 				at := t0.Add(time.Duration(i) * time.Millisecond)
 				r.Record("poll", at, at.Add(lat(w, i)), Outcome{Endpoint: "http://a"})
+				r.RecordOperation("invite", at, at.Add(lat(w, i)), Outcome{Endpoint: "http://a"})
 				if i%100 == 0 {
 					r.Sample(at, Gauges{Green: int64(i)})
 				}
@@ -318,6 +415,16 @@ func TestRecorderConcurrent(t *testing.T) {
 	}
 	if !h.Equals(want) {
 		t.Errorf("concurrent histogram differs: %d values, want %d", h.TotalCount(), want.TotalCount())
+	}
+	oh, err := rep.Histogram("invite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !oh.Equals(want) || rep.Operations["invite"].Requests != workers*each {
+		t.Errorf("concurrent operation histogram differs: %d values, want %d", oh.TotalCount(), want.TotalCount())
+	}
+	if rep.Requests != workers*each {
+		t.Errorf("%d requests, want %d: operations counted", rep.Requests, workers*each)
 	}
 	var sum int64
 	for _, p := range rep.Series.Points {

@@ -14,8 +14,11 @@ import (
 )
 
 // ReportVersion is the version of the Report format this package writes and
-// reads. Merge refuses reports of other versions.
-const ReportVersion = 1
+// reads. ReadReport and Merge refuse reports of other versions. Version 1
+// counted the user operation "invite" among the commands, and so its calls
+// twice in the totals; version 2 keeps operations apart in
+// Report.Operations.
+const ReportVersion = 2
 
 // Windows the outage figures look at, unless FigureOptions say otherwise.
 const (
@@ -122,9 +125,9 @@ type Latency struct {
 	Max   Duration `json:"max"`
 }
 
-// CommandStats are the figures of one command.
+// CommandStats are the figures of one command or user operation.
 type CommandStats struct {
-	Requests      int64            `json:"requests"`                  // operations recorded
+	Requests      int64            `json:"requests"`                  // calls (or operations) recorded
 	Errors        int64            `json:"errors"`                    // of which failed
 	ErrorsByClass map[string]int64 `json:"errors_by_class,omitempty"` // failures by Outcome.Class
 	Latency       Latency          `json:"latency"`                   // computed from Hist
@@ -263,17 +266,21 @@ type Report struct {
 	Start  time.Time `json:"start"` // the run's start (the Recorder's)
 	End    time.Time `json:"end"`   // and end
 
-	Total     Latency                  `json:"total"`                     // latency of all commands
-	Requests  int64                    `json:"requests"`                  // operations recorded
-	Errors    int64                    `json:"errors"`                    // of which failed
-	Clipped   int64                    `json:"clipped,omitzero"`          // latencies beyond the histogram, recorded as its highest value
-	Commands  map[string]*CommandStats `json:"commands"`                  // by command name
-	ByClass   map[string]int64         `json:"errors_by_class,omitempty"` // failures by Outcome.Class, all commands
-	Endpoints map[string]EndpointStats `json:"endpoints,omitempty"`       // by endpoint URL
-	Schedule  Schedule                 `json:"schedule"`                  // how sends kept to their intended times
-	Series    Series                   `json:"series"`                    // the per-second record
-	Outages   []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage
-	Delivery  *Delivery                `json:"delivery,omitempty"`        // set by the engine; nil when not counted
+	Total    Latency                  `json:"total"`            // latency of all commands
+	Requests int64                    `json:"requests"`         // command calls recorded (operations not included)
+	Errors   int64                    `json:"errors"`           // of which failed
+	Clipped  int64                    `json:"clipped,omitzero"` // command latencies beyond the histogram, recorded as its highest value
+	Commands map[string]*CommandStats `json:"commands"`         // protocol calls, by command name
+	// Operations are the user operations (such as "invite"), by name,
+	// measured from their intended time; not part of Requests, Errors,
+	// Total, ByClass or the series. Recorder.RecordOperation records them.
+	Operations map[string]*CommandStats `json:"operations,omitempty"`
+	ByClass    map[string]int64         `json:"errors_by_class,omitempty"` // failures by Outcome.Class, all commands
+	Endpoints  map[string]EndpointStats `json:"endpoints,omitempty"`       // by endpoint URL
+	Schedule   Schedule                 `json:"schedule"`                  // how sends kept to their intended times
+	Series     Series                   `json:"series"`                    // the per-second record
+	Outages    []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage
+	Delivery   *Delivery                `json:"delivery,omitempty"`        // set by the engine; nil when not counted
 }
 
 // Elapsed returns the length of the run.
@@ -299,16 +306,21 @@ func (r *Report) ErrorRatio() float64 {
 // CommandNames returns the report's commands, sorted.
 func (r *Report) CommandNames() []string { return slices.Sorted(maps.Keys(r.Commands)) }
 
-// Histogram decodes the latency histogram of command cmd, or of all
-// commands merged when cmd is "". An unknown command yields an empty
-// histogram.
+// OperationNames returns the report's user operations, sorted.
+func (r *Report) OperationNames() []string { return slices.Sorted(maps.Keys(r.Operations)) }
+
+// Histogram decodes the latency histogram of command cmd, or of operation
+// cmd when no command has that name, or of all commands merged (operations
+// not included) when cmd is "". An unknown name yields an empty histogram.
 func (r *Report) Histogram(cmd string) (*hdr.Histogram, error) {
 	if cmd != "" {
-		c, ok := r.Commands[cmd]
-		if !ok {
-			return newHistogram(), nil
+		if c, ok := r.Commands[cmd]; ok {
+			return r.decode(c.Hist, "command "+cmd)
 		}
-		return r.decode(c.Hist, "command "+cmd)
+		if c, ok := r.Operations[cmd]; ok {
+			return r.decode(c.Hist, "operation "+cmd)
+		}
+		return newHistogram(), nil
 	}
 	all := newHistogram()
 	for _, name := range r.CommandNames() {
@@ -362,7 +374,7 @@ func (r *Report) checkGeometry(what string, lo, hi, digits int64, wantDigits int
 }
 
 // Recompute derives the summaries of r from its histograms and series: the
-// latency of each command, the total, the schedule lag, the per-second
+// latency of each command and operation, the total (of the commands), the schedule lag, the per-second
 // percentiles, the request and error totals, and the figures of each outage
 // already in r.Outages. Merge calls it; call it after changing the
 // histograms or the series by hand.
@@ -381,6 +393,14 @@ func (r *Report) Recompute() error {
 		r.Errors += c.Errors
 	}
 	r.Total = latencyOf(all)
+	for _, name := range r.OperationNames() {
+		c := r.Operations[name]
+		h, err := r.decode(c.Hist, "operation "+name)
+		if err != nil {
+			return err
+		}
+		c.Latency = latencyOf(h)
+	}
 	lag, err := r.decode(r.Schedule.LagHist, "schedule lag")
 	if err != nil {
 		return err
@@ -430,8 +450,8 @@ func (r *Report) figureOptions() FigureOptions {
 // Validate checks that r can be read and merged: its version, and that every
 // histogram decodes with r's settings.
 func (r *Report) Validate() error {
-	if r.Version != ReportVersion {
-		return fmt.Errorf("%w: version %d, this build reads version %d", ErrIncompatible, r.Version, ReportVersion)
+	if err := checkVersion(r.Version, ""); err != nil {
+		return err
 	}
 	if r.Settings != DefaultHistogramSettings() {
 		return fmt.Errorf("%w: histogram settings %+v, this build records %+v", ErrIncompatible, r.Settings, DefaultHistogramSettings())
@@ -441,6 +461,14 @@ func (r *Report) Validate() error {
 			return fmt.Errorf("%w: command %s has no figures", ErrBadReport, name)
 		}
 		if _, err := r.decode(c.Hist, "command "+name); err != nil {
+			return err
+		}
+	}
+	for name, c := range r.Operations {
+		if c == nil {
+			return fmt.Errorf("%w: operation %s has no figures", ErrBadReport, name)
+		}
+		if _, err := r.decode(c.Hist, "operation "+name); err != nil {
 			return err
 		}
 	}
@@ -456,6 +484,26 @@ func (r *Report) Validate() error {
 		return fmt.Errorf("%w: end %s before start %s", ErrBadReport, r.End, r.Start)
 	}
 	return nil
+}
+
+// checkVersion returns nil for ReportVersion, else an error wrapping
+// ErrIncompatible that says which loadgen can read the report; what
+// ("report 1: ") prefixes the version in the message.
+func checkVersion(v int, what string) error {
+	switch {
+	case v == ReportVersion:
+		return nil
+	case v <= 0:
+		return fmt.Errorf("%w: %sno version, this build reads version %d (is it a loadgen report?)", ErrIncompatible, what, ReportVersion)
+	case v == 1:
+		return fmt.Errorf("%w: %sversion 1, this build reads version %d only "+
+			"(version 1 counted each invitation twice, as the operation invite and the call sendinvitation; "+
+			"rerun with this build, or read it with the loadgen that wrote it)", ErrIncompatible, what, ReportVersion)
+	case v < ReportVersion:
+		return fmt.Errorf("%w: %sversion %d, this build reads version %d only (rerun with this build)", ErrIncompatible, what, v, ReportVersion)
+	default:
+		return fmt.Errorf("%w: %sversion %d is newer than this build's version %d (use the loadgen that wrote it)", ErrIncompatible, what, v, ReportVersion)
+	}
 }
 
 // ReadReport reads a report written by JSONReporter and validates it.

@@ -168,10 +168,20 @@ func TestHerd(t *testing.T) {
 	}
 }
 
-// sampleReport is a report with a bit of everything.
+// sampleReport is a report with a bit of everything: 600 polls, 100 of them
+// refused, and 20 invite operations of 2 s (4 offline) that count in none
+// of the totals.
 func sampleReport(t *testing.T) *Report {
 	t.Helper()
 	r := newTestRecorder(t, t0)
+	for i := range 20 {
+		at := t0.Add(time.Duration(3*i) * time.Second)
+		o := Outcome{}
+		if i%5 == 0 {
+			o.Class = ClassOffline
+		}
+		r.RecordOperation("invite", at, at.Add(2*time.Second+time.Duration(i)*time.Millisecond), o)
+	}
 	for sec := range 60 {
 		for i := range 10 {
 			at := t0.Add(time.Duration(sec)*time.Second + time.Duration(i)*100*time.Millisecond)
@@ -227,6 +237,12 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	if err != nil || h.TotalCount() != 600 {
 		t.Errorf("decoded histogram: %v values, %v", h.TotalCount(), err)
 	}
+	if inv := back.Operations["invite"]; inv == nil || inv.Requests != 20 || inv.Errors != 4 || inv.Latency != rep.Operations["invite"].Latency {
+		t.Errorf("operation read back = %+v", inv)
+	}
+	if !bytes.Contains(a, []byte(`"operations": {`)) || !bytes.Contains(a, []byte(`"version": 2`)) {
+		t.Error(`JSON lacks "operations" or "version": 2`)
+	}
 	// Durations are readable.
 	if !bytes.Contains(a, []byte(`"duration": "1m0s"`)) {
 		t.Error(`JSON lacks "duration": "1m0s"`)
@@ -253,10 +269,18 @@ func TestReadReportRejects(t *testing.T) {
 		want error
 	}{
 		{"not JSON", []byte("{"), ErrBadReport},
-		{"version", edit(func(m map[string]any) { m["version"] = 2 }), ErrIncompatible},
+		{"version 1", edit(func(m map[string]any) { m["version"] = 1 }), ErrIncompatible},
+		{"newer version", edit(func(m map[string]any) { m["version"] = ReportVersion + 1 }), ErrIncompatible},
+		{"no version", edit(func(m map[string]any) { delete(m, "version") }), ErrIncompatible},
 		{"settings", edit(func(m map[string]any) { m["histogram"].(map[string]any)["digits"] = 2 }), ErrIncompatible},
 		{"histogram", edit(func(m map[string]any) {
 			m["commands"].(map[string]any)["poll"].(map[string]any)["hist"] = "bm90IGEgaGlzdG9ncmFt"
+		}), ErrBadReport},
+		{"operation's histogram", edit(func(m map[string]any) {
+			m["operations"].(map[string]any)["invite"].(map[string]any)["hist"] = "bm90IGEgaGlzdG9ncmFt"
+		}), ErrBadReport},
+		{"operation without figures", edit(func(m map[string]any) {
+			m["operations"].(map[string]any)["invite"] = nil
 		}), ErrBadReport},
 		{"second's histogram", edit(func(m map[string]any) {
 			m["series"].(map[string]any)["points"].([]any)[3].(map[string]any)["hist"] = "!!"
@@ -273,12 +297,30 @@ func TestReadReportRejects(t *testing.T) {
 	}
 }
 
+// TestReadReportVersion1Explains: a report of the format that counted
+// invitations twice is refused with a message saying why and what to do.
+func TestReadReportVersion1Explains(t *testing.T) {
+	rep := sampleReport(t)
+	rep.Version = 1
+	_, err := ReadReport(bytes.NewReader(encodeJSON(t, rep)))
+	if !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("ReadReport = %v, want ErrIncompatible", err)
+	}
+	for _, want := range []string{"version 1", "reads version 2", "twice", "rerun with this build"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
 func TestHgrmReporter(t *testing.T) {
 	r := newTestRecorder(t, t0)
 	for i := 1; i <= 100; i++ {
 		r.Record("poll", t0, t0.Add(time.Duration(i)*time.Millisecond), Outcome{})
 	}
 	r.Record("login", t0, t0.Add(5*time.Second), Outcome{})
+	r.RecordOperation("invite", t0, t0.Add(7*time.Second), Outcome{})
+	r.RecordOperation("invite", t0, t0.Add(9*time.Second), Outcome{})
 	rep := mustReport(t, r, t0.Add(time.Second))
 	var b bytes.Buffer
 	if err := HgrmReporter(rep, "poll")(&b); err != nil {
@@ -327,7 +369,15 @@ func TestHgrmReporter(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "Total count    =          101]") {
-		t.Errorf("all commands: %s", b.String())
+		t.Errorf("all commands, operations not included: %s", b.String())
+	}
+	// An operation by name.
+	b.Reset()
+	if err := HgrmReporter(rep, "invite")(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Total count    =            2]") || !strings.Contains(b.String(), "Max     =     9003.") {
+		t.Errorf("operation invite: %s", b.String())
 	}
 }
 
@@ -350,10 +400,32 @@ func TestTextReporter(t *testing.T) {
 		"Herd ratio   1.00  (peak 10/s after, steady 10.0/s before, requests)",
 		"before 0  peak 5  drained after 2.5s",
 		"accepted 100  received 97  lost 3 (3%)  duplicated 2  after a drain phase of 3s",
+		"Requests  total 600",
+		"User operations, measured from their intended time",
+		"Not counted in the totals",
+		"Operation  Count  Errors  p50     p90     p99     p99.9   Max\ninvite     20     4       2.009s",
+		"max 1s\n", // the operations' 2 s are not in the total latency
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "\n"+ClassOffline) {
+		t.Errorf("the operations' errors are among the error classes:\n%s", out)
+	}
+	// The operations come after the commands.
+	if i, j := strings.Index(out, "Command "), strings.Index(out, "Operation "); i < 0 || j < i {
+		t.Errorf("operations (at %d) not after the commands (at %d):\n%s", j, i, out)
+	}
+	// No operations, no section.
+	b.Reset()
+	rep := sampleReport(t)
+	rep.Operations = nil
+	if err := TextReporter(rep)(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "User operations") {
+		t.Errorf("a report without operations shows the section:\n%s", b.String())
 	}
 }
 
@@ -424,10 +496,16 @@ func TestHTMLReporter(t *testing.T) {
 			t.Errorf("chart %d has no line", i)
 		}
 	}
-	for _, want := range []string{">p50<", ">p90<", ">p99<", ">max<", ">requests/s<", ">Green<", ">Red<", ">outbox<", "down:10s@30s"} {
+	for _, want := range []string{">p50<", ">p90<", ">p99<", ">max<", ">requests/s<", ">Green<", ">Red<", ">outbox<", "down:10s@30s",
+		"<td>requests</td><td>600</td>", "<td>errors</td><td>100 (16.7%)</td>",
+		"<h2 id=\"operations\">User operations</h2>", "intended time", "not counted in the totals",
+		"<tr><td>invite</td><td>20</td><td>4</td><td>20%</td><td>2.009s</td>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+	if i, j := strings.Index(page, "<h2>Commands"), strings.Index(page, `<h2 id="operations">`); i < 0 || j < i {
+		t.Errorf("operations (at %d) not after the commands (at %d)", j, i)
 	}
 	// The latency chart breaks its lines where there were no requests.
 	if !regexp.MustCompile(`d="M[0-9. ]+(L[0-9. ]+)*"`).MatchString(charts[0]) {

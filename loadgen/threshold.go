@@ -81,9 +81,9 @@ func lookupMetric(name string) (metric, bool) {
 	case "max":
 		return metric{unit: unitDuration, command: true, help: "highest latency"}, true
 	case "errors":
-		return metric{unit: unitCount, command: true, of: "operations", help: "failed operations"}, true
+		return metric{unit: unitCount, command: true, of: "requests", help: "failed requests"}, true
 	case "rps":
-		return metric{unit: unitNumber, command: true, help: "operations per second over the run"}, true
+		return metric{unit: unitNumber, command: true, help: "requests per second over the run"}, true
 	case "late":
 		return metric{unit: unitCount, of: "sends", help: "sends started later than the tolerance"}, true
 	case "missed":
@@ -125,6 +125,8 @@ func ThresholdHelp() string {
 		value := map[unit]string{unitDuration: "duration, e.g. 500ms", unitCount: "count or %, e.g. 10 or 1%", unitNumber: "number, e.g. 2.5"}[m.unit]
 		fmt.Fprintf(&b, "  %-18s %s (%s)\n", label, m.help, value)
 	}
+	b.WriteString("  {cmd} is a command (a protocol call, e.g. {sendinvitation}) or a user operation\n" +
+		"  measured from its intended time (e.g. {invite}); without it, all commands\n")
 	return b.String()
 }
 
@@ -137,8 +139,10 @@ type Threshold struct {
 	Metric string
 	// Percentile is the percentile of metric "p", in (0, 100].
 	Percentile float64
-	// Command restricts a latency, errors or rps metric to one command;
-	// "" means all commands.
+	// Command restricts a latency, errors or rps metric to one command,
+	// or to the user operation of that name (such as "invite") when no
+	// command has it; "" means all commands (operations are not part of
+	// the totals).
 	Command string
 	// Op compares the report's figure (left) with Limit (right).
 	Op Op
@@ -175,7 +179,9 @@ func (t Threshold) name() string {
 
 // ParseThreshold reads a threshold written as METRIC[{COMMAND}] OP VALUE,
 // where OP is <, <=, > or >=, for example "p99<500ms", "p50{login}<=50ms",
-// "errors<1%", "errors<=10", "rps>100", "herd<3" or "green99<30s".
+// "p99{invite}<2s", "errors<1%", "errors<=10", "rps>100", "herd<3" or
+// "green99<30s". COMMAND names a command or, when no command has that name,
+// a user operation (Report.Operations); ParseThreshold does not check it.
 // Latency and time metrics take a Go duration, errors, late, missed, lost
 // and duplicated a count or a percentage, rps and herd a number. The error
 // wraps ErrBadThreshold and says what is wrong.
@@ -296,8 +302,9 @@ func ParseThreshold(s string) (Threshold, error) {
 type Crossed struct {
 	Threshold Threshold // the threshold crossed
 	// Measured is false when the report has no such figure (no requests,
-	// no such command, no outage, never Green again); such a threshold
-	// counts as crossed, so that a CI run cannot pass on missing data.
+	// no such command or operation, no outage, never Green again); such a
+	// threshold counts as crossed, so that a CI run cannot pass on missing
+	// data.
 	Measured bool
 	// Value is the figure, in the unit of Threshold.Limit.
 	Value float64
@@ -346,6 +353,19 @@ func Check(r *Report, ts ...Threshold) []Crossed {
 	return out
 }
 
+// unknownName says that r has no command or operation name, and lists those
+// it has.
+func unknownName(r *Report, name string) string {
+	list := func(names []string) string {
+		if len(names) == 0 {
+			return "none"
+		}
+		return strings.Join(names, ", ")
+	}
+	return "no command or operation " + strconv.Quote(name) + " in the report (commands: " +
+		list(r.CommandNames()) + "; operations: " + list(r.OperationNames()) + ")"
+}
+
 // Measure returns the figure of r that t limits, in the unit of t.Limit, or
 // a reason why r has no such figure.
 func (t Threshold) Measure(r *Report) (v float64, reason string) {
@@ -366,7 +386,10 @@ func (t Threshold) Measure(r *Report) (v float64, reason string) {
 	if t.Command != "" {
 		c, ok := r.Commands[t.Command]
 		if !ok {
-			return 0, "no command " + strconv.Quote(t.Command) + " in the report"
+			c, ok = r.Operations[t.Command]
+		}
+		if !ok {
+			return 0, unknownName(r, t.Command)
 		}
 		requests, errs = c.Requests, c.Errors
 	} else {

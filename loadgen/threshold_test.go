@@ -116,6 +116,7 @@ func mustThresholds(t *testing.T, in ...string) []Threshold {
 
 func TestCheck(t *testing.T) {
 	// sampleReport: 600 polls over 60 s, p50 6 ms, 100 refused at 1 s;
+	// 20 invite operations of about 2 s, 4 failed, in none of the totals;
 	// an outage Green again after 2.5 s, herd ratio 1; 100 invitations
 	// accepted, 3 lost, 2 duplicated.
 	rep := sampleReport(t)
@@ -131,8 +132,15 @@ func TestCheck(t *testing.T) {
 		{"p99<=1.001s", false, true, ""},
 		{"p99{poll}<500ms", true, true, "1s"},
 		{"p99{nosuch}<500ms", true, false, ""},
+		{"p99{invite}<3s", false, true, ""},
+		{"p99{invite}<2s", true, true, "2.019s"},
+		{"p50{invite}>=2s", false, true, ""},
+		{"errors{invite}<10%", true, true, "20%"},
+		{"errors{invite}<=4", false, true, ""},
+		{"rps{invite}<0.3", true, true, "0.333333"},
 		{"mean<1s", false, true, ""},
-		{"max<1s", true, true, "1s"},
+		{"max<1s", true, true, "1s"}, // the operations' 2 s do not count
+		{"max<=1.001s", false, true, ""},
 		{"errors<20%", false, true, ""},
 		{"errors<10%", true, true, "16.67%"},
 		{"errors<=100", false, true, ""},
@@ -179,7 +187,7 @@ func TestCheck(t *testing.T) {
 			"p99<1s not measured: no latencies recorded",
 			"herd<3 not measured: no outage in the report",
 			"lost<=0 not measured: no delivery accounting in the report",
-			"errors<1% not measured: no operations",
+			"errors<1% not measured: no requests",
 			"rps>1 not measured: the run has no duration",
 			"green99<1m not measured: no outage in the report",
 		}
@@ -190,6 +198,30 @@ func TestCheck(t *testing.T) {
 			if c[i].String() != want[i] || c[i].Measured {
 				t.Errorf("%d: %q, want %q", i, c[i], want[i])
 			}
+		}
+	})
+
+	t.Run("unknown name", func(t *testing.T) {
+		c := Check(rep, mustThresholds(t, "p99{invites}<1s")...)
+		want := `p99{invites}<1s not measured: no command or operation "invites" in the report (commands: poll; operations: invite)`
+		if len(c) != 1 || c[0].String() != want {
+			t.Errorf("crossed %v, want %q", c, want)
+		}
+		empty := mustReport(t, newTestRecorder(t, t0), t0)
+		c = Check(empty, mustThresholds(t, "errors{invite}<1%")...)
+		want = `errors{invite}<1% not measured: no command or operation "invite" in the report (commands: none; operations: none)`
+		if len(c) != 1 || c[0].String() != want {
+			t.Errorf("crossed %v, want %q", c, want)
+		}
+	})
+
+	t.Run("command before operation", func(t *testing.T) {
+		r := newTestRecorder(t, t0)
+		r.Record("x", t0, t0.Add(time.Millisecond), Outcome{})
+		r.RecordOperation("x", t0, t0.Add(time.Second), Outcome{Class: ClassOffline})
+		rep := mustReport(t, r, t0.Add(time.Second))
+		if c := Check(rep, mustThresholds(t, "max{x}<2ms", "errors{x}<=0")...); len(c) != 0 {
+			t.Errorf("crossed %v: the operation x was measured, not the command", c)
 		}
 	})
 
@@ -212,7 +244,7 @@ func TestCheck(t *testing.T) {
 
 func TestThresholdHelp(t *testing.T) {
 	h := ThresholdHelp()
-	for _, want := range []string{"pNN[{cmd}]", "errors[{cmd}]", "herd ", "count or %"} {
+	for _, want := range []string{"pNN[{cmd}]", "errors[{cmd}]", "herd ", "count or %", "{invite}"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("help lacks %q:\n%s", want, h)
 		}

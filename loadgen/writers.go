@@ -59,7 +59,8 @@ func HgrmReporter(r *Report, cmd string) Reporter {
 }
 
 // TextReporter writes a human-readable summary of r: the run, totals and
-// latency, schedule keeping, a table per command, errors by class,
+// latency, schedule keeping, a table of the commands, one of the user
+// operations (apart, as they are not part of the totals), errors by class,
 // endpoints, each outage's figures and delivery accounting.
 func TextReporter(r *Report) Reporter {
 	return func(w io.Writer) error {
@@ -81,7 +82,7 @@ func TextReporter(r *Report) Reporter {
 			target = strings.Join(r.Config.URLs, ", ")
 		}
 		p("Target\t%s\n", target)
-		p("Operations\ttotal %d  rate %.1f/s  errors %d (%s)", r.Requests, r.Rate(), r.Errors, pct(r.Errors, r.Requests))
+		p("Requests\ttotal %d  rate %.1f/s  errors %d (%s)", r.Requests, r.Rate(), r.Errors, pct(r.Errors, r.Requests))
 		if r.Clipped > 0 {
 			p("  beyond %s: %d", fmtDur(usDur(r.Settings.Highest)), r.Clipped)
 		}
@@ -95,15 +96,29 @@ func TextReporter(r *Report) Reporter {
 			return err
 		}
 
+		row := func(name string, c *CommandStats) {
+			l := c.Latency
+			p("%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", name, c.Requests, c.Errors,
+				fmtDur(time.Duration(l.P50)), fmtDur(time.Duration(l.P90)), fmtDur(time.Duration(l.P99)),
+				fmtDur(time.Duration(l.P999)), fmtDur(time.Duration(l.Max)))
+		}
 		if len(r.Commands) > 0 {
 			fmt.Fprintln(bw)
 			p("Command\tRequests\tErrors\tp50\tp90\tp99\tp99.9\tMax\n")
 			for _, name := range r.CommandNames() {
-				c := r.Commands[name]
-				l := c.Latency
-				p("%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", name, c.Requests, c.Errors,
-					fmtDur(time.Duration(l.P50)), fmtDur(time.Duration(l.P90)), fmtDur(time.Duration(l.P99)),
-					fmtDur(time.Duration(l.P999)), fmtDur(time.Duration(l.Max)))
+				row(name, r.Commands[name])
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if len(r.Operations) > 0 {
+			fmt.Fprintln(bw)
+			fmt.Fprintln(bw, "User operations, measured from their intended time (sent at once or queued offline).")
+			fmt.Fprintln(bw, "Not counted in the totals: the protocol calls they make are among the commands above.")
+			p("Operation\tCount\tErrors\tp50\tp90\tp99\tp99.9\tMax\n")
+			for _, name := range r.OperationNames() {
+				row(name, r.Operations[name])
 			}
 			if err := tw.Flush(); err != nil {
 				return err
