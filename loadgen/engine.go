@@ -96,6 +96,12 @@ type Config struct {
 	Progress func(Live)
 	// Logger receives the run's events; nil discards.
 	Logger *slog.Logger
+
+	// memCluster, set by this package's tests, stands in for the embedded
+	// cluster: a cluster with no sockets (regsim.NewCluster) that the
+	// clients reach through its in-memory Transport, so that a whole run
+	// can go under testing/synctest. The caller closes it.
+	memCluster *regsim.Cluster
 }
 
 // ErrConfig is wrapped by every configuration error of Run.
@@ -128,6 +134,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Instances == 0 {
 		c.Instances = DefaultInstances
+	}
+	if c.memCluster != nil {
+		c.Instances = c.memCluster.Len()
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
@@ -215,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &engine{cfg: cfg, log: cfg.Logger}
+	e := newEngine(cfg)
 	defer e.shutdown()
 	if err := e.setup(); err != nil {
 		return nil, err
@@ -223,15 +232,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return e.run(ctx)
 }
 
+func newEngine(cfg Config) *engine {
+	return &engine{cfg: cfg, log: cfg.Logger, firstSim: make(chan struct{})}
+}
+
 // engine is one run.
 type engine struct {
 	cfg     Config
 	log     *slog.Logger
 	cluster *regsim.Cluster
-	urls    []string
-	rec     *Recorder
-	shared  *http.Transport
-	start   time.Time // of the run; set before any goroutine starts
+	// ownCluster: the engine started cluster and closes it.
+	ownCluster bool
+	// memRT, with Config.memCluster, is the clients' in-memory transport.
+	memRT  http.RoundTripper
+	urls   []string
+	rec    *Recorder
+	shared *http.Transport
+	start  time.Time // of the run; set before any goroutine starts
 
 	mu   sync.Mutex // guards sims
 	sims []*sim
@@ -244,10 +261,16 @@ type engine struct {
 	received        atomic.Int64 // distinct invitations received
 	duplicated      atomic.Int64 // extra copies received
 	stopSending     atomic.Bool
+	invites         sync.WaitGroup // the closed model's invitation timers and sends
+	firstSim        chan struct{}  // closed when the first client exists
 }
 
 func (e *engine) setup() error {
 	e.urls = e.cfg.URLs
+	if m := e.cfg.memCluster; m != nil {
+		e.cluster, e.ownCluster, e.urls, e.memRT = m, false, m.URLs(), m.Transport()
+		return nil
+	}
 	if len(e.urls) == 0 {
 		c, err := regsim.Start(regsim.Config{
 			Instances:    e.cfg.Instances,
@@ -260,7 +283,7 @@ func (e *engine) setup() error {
 		if err != nil {
 			return fmt.Errorf("loadgen: start the embedded cluster: %w", err)
 		}
-		e.cluster = c
+		e.cluster, e.ownCluster = c, true
 		e.urls = c.URLs()
 	}
 	// A client holds about one connection at a time, and up to one idle
@@ -277,9 +300,19 @@ func (e *engine) setup() error {
 		return err
 	}
 	if !e.cfg.ConnPerClient {
-		e.shared = newTransport(e.owned())
+		e.shared = newTransport(e.owned(), e.tls())
 	}
 	return nil
+}
+
+// tls reports whether any URL of the run is https.
+func (e *engine) tls() bool {
+	for _, u := range slices.Concat(e.urls, e.cfg.BackupURLs) {
+		if strings.HasPrefix(strings.ToLower(u), "https:") {
+			return true
+		}
+	}
+	return false
 }
 
 // owned returns the number of clients this shard runs.
@@ -304,18 +337,35 @@ func (e *engine) shutdown() {
 	if e.shared != nil {
 		e.shared.CloseIdleConnections()
 	}
-	if e.cluster != nil {
+	if e.cluster != nil && e.ownCluster {
 		e.cluster.Close()
 	}
 }
 
-func newTransport(conns int) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 0
-	t.MaxIdleConnsPerHost = max(conns, 2)
-	t.IdleConnTimeout = 90 * time.Second
-	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return t
+// clientBufferSize is the read and write buffer of the fleet's
+// connections. The protocol's requests and most replies fit in 1 KiB;
+// net/http's default of 4 KiB each way would be most of a simulated
+// client's memory. A longer reply is read in more pieces, nothing else
+// changes on the wire.
+const clientBufferSize = 1 << 10
+
+// newTransport returns the transport of a client (ConnPerClient) or of the
+// fleet, for conns connections per host. With tls (some URL is https) it
+// negotiates HTTP/2 as http.DefaultTransport does; a plain http fleet
+// skips setting HTTP/2 up, which would cost each client's transport about
+// 700 bytes for nothing.
+func newTransport(conns int, tls bool) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     tls,
+		MaxIdleConnsPerHost:   max(conns, 2),
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ReadBufferSize:        clientBufferSize,
+		WriteBufferSize:       clientBufferSize,
+	}
 }
 
 func (e *engine) run(ctx context.Context) (*Report, error) {
@@ -337,15 +387,11 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	for i, o := range e.cfg.Outages {
 		wg.Go(func() { windows[i] = e.outage(runCtx, start, o) })
 	}
-	// The fleet, started evenly over the ramp-up.
-	owned := e.ownedIndexes()
-	for k, i := range owned {
-		at := start
-		if len(owned) > 1 {
-			at = start.Add(time.Duration(float64(e.cfg.RampUp) * float64(k) / float64(len(owned))))
-		}
-		wg.Go(func() { e.runClient(runCtx, i, at) })
-	}
+	// The fleet, started evenly over the ramp-up: one goroutine walks the
+	// schedule, and each client's start (login, device, first poll) runs on
+	// a goroutine of its own that ends once the client is set up. From then
+	// on a client is timers: its poll loop's and its invitations'.
+	wg.Go(func() { e.startFleet(runCtx, start, &wg) })
 	// The open model's pacer.
 	if e.cfg.Rate > 0 {
 		wg.Go(func() { e.openModel(runCtx, start) })
@@ -357,7 +403,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 
 	// Measured phase.
 	measured := sleepCtx(runCtx, time.Until(start.Add(e.cfg.Duration)))
-	e.stopSending.Store(true)
+	e.stopInvitations()
 	// Drain phase: bounded; ends early once nothing is queued and every
 	// accepted invitation has been received.
 	drainStart := time.Now()
@@ -367,6 +413,8 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	drainTime := time.Since(drainStart)
 	cancel()
 	wg.Wait()
+	e.stopInvitations() // none armed since the first call; this one is for a canceled run
+	e.invites.Wait()
 	// Stop the clients (their outbox drains run on their own contexts) so
 	// that the accounting below counts a settled fleet.
 	e.mu.Lock()
@@ -585,14 +633,9 @@ func (e *engine) openModel(ctx context.Context, start time.Time) {
 		if err != nil || !s.Intended.Before(end) {
 			return
 		}
-		e.mu.Lock()
-		var target *sim
-		if n := len(e.sims); n > 0 {
-			target = e.sims[rng.IntN(n)]
-		}
-		e.mu.Unlock()
+		target := e.randomSim(ctx, rng, end)
 		if target == nil {
-			e.rec.Record(opInvite, s.Intended, time.Now(), Outcome{Class: "no-client"})
+			e.rec.RecordOperation(opInvite, s.Intended, time.Now(), Outcome{Class: "no-client"})
 			continue
 		}
 		select {
@@ -607,10 +650,33 @@ func (e *engine) openModel(ctx context.Context, start time.Time) {
 	}
 }
 
+// randomSim returns a random client of the fleet. Before the first client
+// exists (the pacer's first send is due at the very start) it waits for
+// one, until ctx ends or the run's end; nil if none came.
+func (e *engine) randomSim(ctx context.Context, rng *rand.Rand, end time.Time) *sim {
+	select {
+	case <-e.firstSim:
+	default:
+		t := time.NewTimer(time.Until(end))
+		defer t.Stop()
+		select {
+		case <-e.firstSim:
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			return nil
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sims[rng.IntN(len(e.sims))]
+}
+
 // opInvite is the name under which the engine records the user operation
-// "send an invitation", from its intended time, whether the client sent it
-// at once or queued it; the protocol call itself is recorded as
-// "sendinvitation" when it reaches the network.
+// "send an invitation" with Recorder.RecordOperation, from its intended
+// time, whether the client sent it at once or queued it; the protocol call
+// itself is recorded as the command "sendinvitation" when it reaches the
+// network, and only the call counts in the report's totals.
 const opInvite = "invite"
 
 // sleepCtx waits d or until ctx ends; it returns ctx.Err() in the second
@@ -630,16 +696,50 @@ type sim struct {
 	c     *client.Client
 	ob    *offline.Memory
 	seq   atomic.Int64
-	mu    sync.Mutex // guards rng and seen
-	rng   *rand.Rand
-	seen  map[string]int
 	trans *http.Transport // own transport with ConnPerClient
+
+	mu   sync.Mutex // guards the fields below
+	rng  *rand.Rand
+	seen map[string]int
+	// The closed model's invitations: a timer while waiting, the timer's
+	// goroutine while sending. engine.invites counts an armed timer or a
+	// send in progress.
+	invTimer   *time.Timer
+	invCtx     context.Context
+	invNext    time.Time // intended time of the next invitation
+	invArmed   bool
+	invStopped bool
 }
 
-func (e *engine) runClient(ctx context.Context, idx int, at time.Time) {
-	if sleepCtx(ctx, time.Until(at)) != nil {
-		return
+// startFleet starts the owned clients evenly over the ramp-up, each on a
+// goroutine of wg that ends once the client is set up.
+func (e *engine) startFleet(ctx context.Context, start time.Time, wg *sync.WaitGroup) {
+	owned := e.owners
+	for k, i := range owned {
+		at := start
+		if len(owned) > 1 {
+			at = start.Add(time.Duration(float64(e.cfg.RampUp) * float64(k) / float64(len(owned))))
+		}
+		if sleepCtx(ctx, time.Until(at)) != nil {
+			return
+		}
+		wg.Go(func() { e.startClient(ctx, i, at) })
 	}
+}
+
+// stopInvitations ends the closed model's invitations: no timer fires
+// after it, and e.invites counts only invitations already being sent.
+func (e *engine) stopInvitations() {
+	e.stopSending.Store(true)
+	e.mu.Lock()
+	sims := slices.Clone(e.sims)
+	e.mu.Unlock()
+	for _, s := range sims {
+		s.stopInvites()
+	}
+}
+
+func (e *engine) startClient(ctx context.Context, idx int, at time.Time) {
 	s, err := e.newSim(idx)
 	if err != nil {
 		e.log.Error("client", "index", idx, "err", err)
@@ -648,8 +748,11 @@ func (e *engine) runClient(ctx context.Context, idx int, at time.Time) {
 	}
 	e.mu.Lock()
 	e.sims = append(e.sims, s)
+	if len(e.sims) == 1 {
+		close(e.firstSim)
+	}
 	e.mu.Unlock()
-	s.live(ctx)
+	s.setUp(ctx)
 }
 
 func (e *engine) newSim(idx int) (*sim, error) {
@@ -662,8 +765,11 @@ func (e *engine) newSim(idx int) (*sim, error) {
 		seen: make(map[string]int),
 	}
 	var rt http.RoundTripper = e.shared
-	if e.cfg.ConnPerClient {
-		s.trans = newTransport(2)
+	switch {
+	case e.memRT != nil:
+		rt = e.memRT
+	case e.cfg.ConnPerClient:
+		s.trans = newTransport(2, e.tls())
 		rt = s.trans
 	}
 	c, err := client.New(client.Config{
@@ -707,9 +813,9 @@ func (s *sim) onCall(ci client.CallInfo) {
 	s.e.rec.Record(ci.Command, ci.Start, ci.Start.Add(ci.Duration), o)
 }
 
-// live logs in, registers a device, polls, and (closed model) sends
-// invitations until the run ends.
-func (s *sim) live(ctx context.Context) {
+// setUp logs in, registers a device, starts polling and (closed model)
+// schedules the first invitation.
+func (s *sim) setUp(ctx context.Context) {
 	// Login and device registration are online-only: retry them until the
 	// server answers, as a desktop application would.
 	for attempt := 0; ; attempt++ {
@@ -736,19 +842,65 @@ func (s *sim) live(ctx context.Context) {
 		return
 	}
 	if s.e.cfg.Rate > 0 || s.e.cfg.InviteRate <= 0 {
-		<-ctx.Done()
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.invStopped || s.e.stopSending.Load() {
+		return
+	}
+	s.invCtx = ctx
+	s.invNext = time.Now().Add(s.interArrivalLocked())
+	s.e.invites.Add(1) // until the invitations stop; stopInvitations precedes invites.Wait
+	s.invArmed = true
+	s.invTimer = time.AfterFunc(time.Until(s.invNext), s.inviteTick)
+}
+
+// interArrivalLocked draws the wait until the next invitation of the
+// closed model (Poisson arrivals at InviteRate per minute).
+func (s *sim) interArrivalLocked() time.Duration {
 	mean := time.Minute.Seconds() / s.e.cfg.InviteRate
-	next := time.Now()
-	for !s.e.stopSending.Load() {
-		next = next.Add(time.Duration(s.expFloat() * mean * float64(time.Second)))
-		if sleepCtx(ctx, time.Until(next)) != nil || s.e.stopSending.Load() {
-			return
-		}
-		// Recorded from next, the intended time: when the previous
-		// invitation ran late, this one's wait counts against the server.
-		s.invite(ctx, next)
+	return time.Duration(s.rng.ExpFloat64() * mean * float64(time.Second))
+}
+
+// inviteTick sends the invitation due at s.invNext on the timer's
+// goroutine and arms the timer for the next one.
+func (s *sim) inviteTick() {
+	s.mu.Lock()
+	s.invArmed = false
+	if s.invStopped {
+		s.mu.Unlock()
+		s.e.invites.Done()
+		return
+	}
+	ctx, intended := s.invCtx, s.invNext
+	s.mu.Unlock()
+
+	// Recorded from the intended time: when the previous invitation ran
+	// late, this one's wait counts against the server.
+	s.invite(ctx, intended)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.invStopped || ctx.Err() != nil {
+		s.invStopped = true
+		s.e.invites.Done()
+		return
+	}
+	s.invNext = intended.Add(s.interArrivalLocked())
+	s.invArmed = true
+	s.invTimer.Reset(time.Until(s.invNext))
+}
+
+// stopInvites stops the client's invitations: the timer, if armed, never
+// fires; an invitation being sent finishes and arms nothing.
+func (s *sim) stopInvites() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invStopped = true
+	if s.invArmed && s.invTimer.Stop() {
+		s.invArmed = false
+		s.e.invites.Done()
 	}
 }
 
@@ -787,7 +939,7 @@ func (s *sim) invite(ctx context.Context, intended time.Time) {
 	}
 	// The call itself is recorded by onCall when it reached the network;
 	// here the whole operation, from its intended time, is.
-	s.e.rec.Record(opInvite, intended, time.Now(), Outcome{Class: classify(err)})
+	s.e.rec.RecordOperation(opInvite, intended, time.Now(), Outcome{Class: classify(err)})
 }
 
 // handle receives each message once per id from the client's poll loop.
@@ -821,18 +973,12 @@ func (s *sim) backoff(attempt int) time.Duration {
 	return time.Duration(s.intN(int(ceiling))) + 1
 }
 
-// intN and expFloat draw from the client's random source, which the open
-// model's senders share with the client's own goroutine.
+// intN draws from the client's random source, which the open model's
+// senders share with the client's own timers.
 func (s *sim) intN(n int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rng.IntN(n)
-}
-
-func (s *sim) expFloat() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rng.ExpFloat64()
 }
 
 func isPermanent(err error) bool {

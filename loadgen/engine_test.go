@@ -6,64 +6,86 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/regfleet/regfleet/regsim"
 )
 
-// These tests run the whole engine against a real regsim cluster on
-// loopback, in real time: what they check are measurements of the SDK
-// clients' traffic, so they use wide margins where the machine's speed
-// could matter and are skipped with -short.
+// The Run tests below run the whole engine, real SDK clients included,
+// inside a testing/synctest bubble against a regsim cluster with no sockets
+// (regsim.NewCluster, reached through its in-memory Transport), so time is
+// fake: a 50 ms server latency measures as 50 ms, a stall as long as it
+// lasts, whatever the machine's speed, and a 30 s run takes as long as the
+// CPU work in it. They assert on what the report says, not on how the
+// bubble's goroutines happened to be scheduled within one instant.
+// TestRunStopsWhenCanceled alone takes the real network path (the embedded
+// cluster on loopback), with no assertion that depends on timing.
 
-func startCluster(t *testing.T, cfg regsim.Config) *regsim.Cluster {
+// memCluster builds a socket-free cluster for a run inside the current
+// synctest bubble; the caller closes it (engine runs on memCluster do not).
+func memCluster(t *testing.T, cfg regsim.Config) *regsim.Cluster {
 	t.Helper()
-	c, err := regsim.Start(cfg, regsim.StartOptions{ControlAddr: "-"})
+	cl, err := regsim.NewCluster(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return cl
+}
+
+// inviteStats returns the figures of the user operation "send an
+// invitation" (opInvite), measured from the intended send time.
+func inviteStats(r *Report) *CommandStats {
+	return r.Operations[opInvite]
 }
 
 // TestRunMeasuresServerLatency: against a cluster that answers every request
-// after 50 ms, the reported p50 of the polls is 50 ms ± 5 ms.
+// after 50 ms, the reported p50 of the polls is 50 ms ± 5 ms, no poll fails,
+// and the clients spread their calls over both instances.
 func TestRunMeasuresServerLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real-time run")
-	}
-	cl := startCluster(t, regsim.Config{Instances: 2, Users: 20, PollInterval: time.Second})
-	for i := range cl.Len() {
-		cl.Instance(i).SetFault(regsim.Fault{Latency: 50 * time.Millisecond})
-	}
-	r, err := Run(context.Background(), Config{
-		URLs:         cl.URLs(),
-		Clients:      20,
-		RampUp:       500 * time.Millisecond,
-		Duration:     5 * time.Second,
-		PollInterval: time.Second,
-		InviteRate:   -1,
-		DrainTimeout: time.Second,
-		Seed:         1,
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 20, PollInterval: time.Second})
+		defer cl.Close()
+		for i := range cl.Len() {
+			cl.Instance(i).SetFault(regsim.Fault{Latency: 50 * time.Millisecond})
+		}
+		r, err := Run(t.Context(), Config{
+			memCluster:   cl,
+			Clients:      20,
+			RampUp:       500 * time.Millisecond,
+			Duration:     5 * time.Second,
+			PollInterval: time.Second,
+			InviteRate:   -1,
+			DrainTimeout: time.Second,
+			Seed:         1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		polls := r.Commands["getmessages"]
+		if polls == nil || polls.Requests < 40 {
+			t.Fatalf("too few polls measured: %+v", polls)
+		}
+		near50 := func(d Duration) bool {
+			return time.Duration(d) >= 45*time.Millisecond && time.Duration(d) <= 55*time.Millisecond
+		}
+		if p50 := polls.Latency.P50; !near50(p50) {
+			t.Errorf("getmessages p50 = %s, want 50ms ± 5ms", time.Duration(p50))
+		}
+		// With fake time every poll takes the server's 50 ms, not a bit more.
+		if lo, hi := polls.Latency.Min, polls.Latency.Max; !near50(lo) || !near50(hi) {
+			t.Errorf("getmessages from %s to %s, want every poll 50ms ± 5ms", time.Duration(lo), time.Duration(hi))
+		}
+		if polls.Errors != 0 || r.Errors != 0 {
+			t.Errorf("%d poll errors, %d in all, against a healthy cluster: %v", polls.Errors, r.Errors, r.ByClass)
+		}
+		// Round robin over both instances.
+		for _, u := range cl.URLs() {
+			if r.Endpoints[u].Requests == 0 {
+				t.Errorf("instance %s got no calls; endpoints %v", u, r.Endpoints)
+			}
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	polls := r.Commands["getmessages"]
-	if polls == nil || polls.Requests < 40 {
-		t.Fatalf("too few polls measured: %+v", polls)
-	}
-	p50 := time.Duration(polls.Latency.P50)
-	if p50 < 45*time.Millisecond || p50 > 55*time.Millisecond {
-		t.Errorf("getmessages p50 = %s, want 50ms ± 5ms", p50)
-	}
-	if polls.Errors != 0 {
-		t.Errorf("%d poll errors against a healthy cluster", polls.Errors)
-	}
-	// Round robin over both instances.
-	if len(r.Endpoints) != 2 {
-		t.Errorf("endpoints %v, want both instances", r.Endpoints)
-	}
 }
 
 // TestRunOpenModelShowsStall: at a fixed open-model rate against a server
@@ -71,106 +93,181 @@ func TestRunMeasuresServerLatency(t *testing.T) {
 // at least 900 ms and every offered send is sent: the stall is not hidden
 // by senders that wait for it (coordinated omission).
 func TestRunOpenModelShowsStall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real-time run")
-	}
-	cl := startCluster(t, regsim.Config{Instances: 1, Users: 10, PollInterval: time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() {
-		// Stall [1s, 2s), [6s, 7s), … from the start of the run.
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		defer cl.Instance(0).SetFault(regsim.Fault{})
-		if sleepCtx(ctx, time.Second) != nil {
-			return
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			rate     = 40
+			duration = 10 * time.Second
+			rampUp   = time.Millisecond
+		)
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 10, PollInterval: time.Minute})
+		defer cl.Close()
+		// The stall driver: requests arriving in [1s, 2s) and [6s, 7s) of the
+		// run hang until the window ends. Run reads its start from the same
+		// fake clock in the same instant, so the windows are exact.
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		start := time.Now()
+		wg.Go(func() {
+			in := cl.Instance(0)
+			defer in.SetFault(regsim.Fault{})
+			for at := time.Second; at < duration; at += 5 * time.Second {
+				if sleepUntil(ctx, start.Add(at)) != nil {
+					return
+				}
+				in.SetFault(regsim.Fault{Hang: true})
+				if sleepUntil(ctx, start.Add(at+time.Second)) != nil {
+					return
+				}
+				in.SetFault(regsim.Fault{})
+			}
+		})
+		r, err := Run(ctx, Config{
+			memCluster:   cl,
+			Clients:      10,
+			RampUp:       rampUp,
+			Duration:     duration,
+			PollInterval: time.Minute,
+			Rate:         rate,
+			DrainTimeout: time.Second,
+			Seed:         2,
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		for {
-			cl.Instance(0).SetFault(regsim.Fault{Hang: true})
-			if sleepCtx(ctx, time.Second) != nil {
-				return
-			}
-			cl.Instance(0).SetFault(regsim.Fault{})
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		inv := inviteStats(r)
+		if inv == nil {
+			t.Fatalf("no invitations measured; operations %v", r.OperationNames())
+		}
+		lat := inv.Latency
+		t.Logf("invite: %d recorded, errors %v, p50 %s, p99 %s, max %s; schedule: offered %d, sent %d, missed %d",
+			inv.Requests, inv.ErrorsByClass, time.Duration(lat.P50), time.Duration(lat.P99), time.Duration(lat.Max),
+			r.Schedule.Offered, r.Schedule.Sent, r.Schedule.Missed)
+		// A fifth of the sends arrive in a stall and wait for its end, up to
+		// its full second; the others are answered at once (fake time).
+		if p99 := time.Duration(lat.P99); p99 < 900*time.Millisecond || p99 > time.Second {
+			t.Errorf("invite p99 = %s, want 900ms to 1s: the stall is hidden", p99)
+		}
+		if longest := time.Duration(lat.Max); longest > time.Second {
+			t.Errorf("invite max = %s, longer than the 1s stall", longest)
+		}
+		if p50 := time.Duration(lat.P50); p50 > time.Millisecond {
+			t.Errorf("invite p50 = %s, want 0: most sends arrive outside the stalls", p50)
+		}
+		// Sends n = 0, 1, … are intended at 25 ms·n (+ 0.5 ms for the
+		// ramp-up), the last one before the end at 9.9755 s: 400 in all.
+		s := r.Schedule
+		if s.Offered != rate*int64(duration/time.Second) || s.Missed != 0 || s.Late != 0 || inv.Requests != s.Offered {
+			t.Errorf("offered %d (want %d), missed %d, late %d, recorded %d: the full offered rate was not sent on time",
+				s.Offered, rate*int64(duration/time.Second), s.Missed, s.Late, inv.Requests)
 		}
 	})
-	const rate = 40
-	r, err := Run(ctx, Config{
-		URLs:         cl.URLs(),
-		Clients:      10,
-		RampUp:       time.Millisecond,
-		Duration:     10 * time.Second,
-		PollInterval: time.Minute,
-		Rate:         rate,
-		DrainTimeout: 5 * time.Second,
-		Seed:         2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv := r.Commands["invite"]
-	if inv == nil {
-		t.Fatalf("no invitations measured; commands %v", r.CommandNames())
-	}
-	if p99 := time.Duration(inv.Latency.P99); p99 < 900*time.Millisecond {
-		t.Errorf("invite p99 = %s, want ≥ 900ms: the stall is hidden", p99)
-	}
-	s := r.Schedule
-	if s.Offered < 9*rate || s.Missed != 0 || inv.Requests != s.Offered {
-		t.Errorf("offered %d, sent %d, missed %d, recorded %d: the full offered rate was not sent",
-			s.Offered, s.Sent, s.Missed, inv.Requests)
-	}
+}
+
+// sleepUntil waits until t on the clock of the test (fake inside a synctest
+// bubble), or until ctx ends.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	return SystemClock().Sleep(ctx, time.Until(t))
 }
 
 // TestRunOutageNaiveHerd: an outage run reports time to Green and the herd
 // ratio, and clients with jitter and recovery spread switched off make a
 // larger herd than the SDK's defaults.
 func TestRunOutageNaiveHerd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real-time run")
-	}
-	run := func(naive bool) OutageFigures {
-		r, err := Run(context.Background(), Config{
-			Clients:      300,
-			RampUp:       2 * time.Second,
-			Duration:     26 * time.Second,
-			PollInterval: 2 * time.Second,
-			InviteRate:   6,
-			Outages:      []Outage{{Mode: OutageDown, At: 8 * time.Second, Duration: 6 * time.Second}},
-			Naive:        naive,
-			DrainTimeout: time.Second,
-			Seed:         7,
+	const clients = 600
+	run := func(t *testing.T, naive bool) (o OutageFigures) {
+		synctest.Test(t, func(t *testing.T) {
+			cl := memCluster(t, regsim.Config{Instances: 3, Users: clients, PollInterval: 2 * time.Second})
+			defer cl.Close()
+			r, err := Run(t.Context(), Config{
+				memCluster:   cl,
+				Clients:      clients,
+				RampUp:       2 * time.Second,
+				Duration:     26 * time.Second,
+				PollInterval: 2 * time.Second,
+				InviteRate:   6,
+				Outages:      []Outage{{Mode: OutageDown, At: 8 * time.Second, Duration: 6 * time.Second}},
+				Naive:        naive,
+				DrainTimeout: time.Second,
+				Seed:         7,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Outages) != 1 {
+				t.Fatalf("outage figures: %+v", r.Outages)
+			}
+			o = r.Outages[0]
+			t.Logf("naive=%v: herd ratio %.2f (peak %.0f/s, steady %.0f/s), green50 %v, green100 %v, outbox peak %d",
+				naive, o.HerdRatio, o.PeakRate, o.SteadyRate, o.Green50, o.Green100, o.OutboxPeak)
+			if o.Green50 == nil {
+				t.Errorf("naive=%v: half the fleet never turned Green again", naive)
+			}
+			if o.SteadyRate <= 0 || o.HerdRatio <= 0 {
+				t.Errorf("naive=%v: no herd figures: %+v", naive, o)
+			}
+			if o.OutboxPeak == 0 {
+				t.Errorf("naive=%v: no invitation was queued during the outage", naive)
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Outages) != 1 {
-			t.Fatalf("outage figures: %+v", r.Outages)
-		}
-		o := r.Outages[0]
-		t.Logf("naive=%v: herd ratio %.2f (peak %.0f/s, steady %.0f/s), green50 %v, outbox peak %d",
-			naive, o.HerdRatio, o.PeakRate, o.SteadyRate, o.Green50, o.OutboxPeak)
-		if o.Green50 == nil {
-			t.Errorf("naive=%v: half the fleet never turned Green again", naive)
-		}
-		if o.SteadyRate <= 0 || o.HerdRatio <= 0 {
-			t.Errorf("naive=%v: no herd figures: %+v", naive, o)
-		}
-		if o.OutboxPeak == 0 {
-			t.Errorf("naive=%v: no invitation was queued during the outage", naive)
-		}
 		return o
 	}
-	spread := run(false)
-	naive := run(true)
-	if naive.HerdRatio <= spread.HerdRatio {
+	var spread, naive OutageFigures
+	okSpread := t.Run("default", func(t *testing.T) { spread = run(t, false) })
+	okNaive := t.Run("naive", func(t *testing.T) { naive = run(t, true) })
+	if okSpread && okNaive && naive.HerdRatio <= spread.HerdRatio {
 		t.Errorf("herd ratio naive %.2f ≤ default %.2f: jitter and spread make no difference", naive.HerdRatio, spread.HerdRatio)
+	}
+}
+
+// TestRunDeliversExactlyOnceAcrossOutage: invitations sent while the
+// cluster fails wait in the clients' outboxes (or, with hang, in their
+// calls) and, once it is back and the drain phase has run, every invitation
+// the server accepted has reached its recipient exactly once and nothing is
+// left queued: the report's delivery accounting is exact. The drain phase
+// has room for the SDK's recovery spread (client.DefaultRecoverySpread, a
+// minute), within which each client starts delivering its outbox again.
+func TestRunDeliversExactlyOnceAcrossOutage(t *testing.T) {
+	for _, mode := range []string{OutageDown, OutageUnavailable, OutageHang, OutageReset, OutageDBDown} {
+		t.Run(mode, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const clients = 60
+				cl := memCluster(t, regsim.Config{Instances: 2, Users: clients, PollInterval: 2 * time.Second})
+				defer cl.Close()
+				r, err := Run(t.Context(), Config{
+					memCluster:   cl,
+					Clients:      clients,
+					RampUp:       time.Second,
+					Duration:     20 * time.Second,
+					PollInterval: 2 * time.Second,
+					InviteRate:   12,
+					Outages:      []Outage{{Mode: mode, At: 5 * time.Second, Duration: 5 * time.Second}},
+					DrainTimeout: 2 * time.Minute,
+					Seed:         11,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := r.Delivery
+				if d == nil || len(r.Outages) != 1 {
+					t.Fatalf("delivery %+v, outages %+v", d, r.Outages)
+				}
+				t.Logf("%s: delivery %+v, drain %s; outbox peak %d", mode, *d, time.Duration(d.DrainPhase), r.Outages[0].OutboxPeak)
+				if d.Accepted == 0 {
+					t.Fatalf("no invitation accepted: %+v", *d)
+				}
+				if d.Received != d.Accepted || d.Lost != 0 || d.Duplicated != 0 || d.Queued != 0 || d.Dead != 0 {
+					t.Errorf("accepted %d, received %d, lost %d, duplicated %d, queued %d, dead %d: want every accepted invitation received exactly once and none left",
+						d.Accepted, d.Received, d.Lost, d.Duplicated, d.Queued, d.Dead)
+				}
+				// A hang (shorter than the attempt timeout) holds the calls
+				// instead; every other mode makes the clients queue.
+				if mode != OutageHang && r.Outages[0].OutboxPeak == 0 {
+					t.Errorf("no invitation was queued during the outage: the run did not test delivery across it")
+				}
+			})
+		})
 	}
 }
 
@@ -226,4 +323,30 @@ func TestRunStopsWhenCanceled(t *testing.T) {
 	if r == nil || r.Config.Clients != 5 {
 		t.Fatalf("no report after cancel: %+v", r)
 	}
+}
+
+// TestRunOpenModelCountsOnlyHandedOutSends: against a healthy server every
+// send the schedule offered was handed to a client and succeeded: none is
+// counted as sent without being handed out (the first one past the end of
+// the run), and none fails for want of a client at the very start.
+func TestRunOpenModelCountsOnlyHandedOutSends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 10, PollInterval: time.Minute})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{memCluster: cl, Clients: 10, RampUp: time.Millisecond,
+			Duration: 10 * time.Second, PollInterval: time.Minute, Rate: 40, DrainTimeout: time.Second, Seed: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, inv := r.Schedule, inviteStats(r)
+		if inv == nil {
+			t.Fatal("no invite operations recorded")
+		}
+		if s.Offered != 400 || s.Sent != s.Offered || inv.Requests != s.Offered {
+			t.Errorf("schedule offered %d, sent %d; invite operations recorded %d; want 400 of each", s.Offered, s.Sent, inv.Requests)
+		}
+		if inv.Errors != 0 {
+			t.Errorf("invite errors %v against a healthy server", inv.ErrorsByClass)
+		}
+	})
 }

@@ -138,7 +138,7 @@ func benchClients(b *testing.B, urls []string, n int) []*client.Client {
 	ctx := b.Context()
 	cs := make([]*client.Client, n)
 	for i := range cs {
-		tr := newTransport(2)
+		tr := newTransport(2, false)
 		c, err := client.New(client.Config{
 			URLs:       urls,
 			Username:   "user" + strconv.Itoa(i),
@@ -273,7 +273,8 @@ func BenchmarkFleetMemory(b *testing.B) {
 	if err := cfg.validate(); err != nil {
 		b.Fatal(err)
 	}
-	e := &engine{cfg: cfg, log: cfg.Logger, urls: cfg.URLs}
+	e := newEngine(cfg)
+	e.urls = cfg.URLs
 	defer e.shutdown()
 
 	runtime.GC()

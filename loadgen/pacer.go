@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -144,7 +145,8 @@ func NewPacer(cfg PacerConfig) (*Pacer, error) {
 }
 
 // Next waits until the next send is due and returns it. If the send is
-// already overdue, Next returns at once. If ctx is done first, Next returns
+// already overdue, Next returns at once; if it is due at or after the time
+// given to Stop, Next returns ErrStopped. If ctx is done first, Next returns
 // ctx.Err() and the send it was waiting for counts as missed once due.
 func (p *Pacer) Next(ctx context.Context) (Send, error) {
 	if err := ctx.Err(); err != nil {
@@ -152,6 +154,9 @@ func (p *Pacer) Next(ctx context.Context) (Send, error) {
 	}
 	n := p.next.Add(1) - 1
 	intended := p.Intended(n)
+	if stop := p.stop.Load(); stop != 0 && intended.UnixNano() >= stop {
+		return Send{}, ErrStopped // not due: Stats counts it nowhere
+	}
 	if d := intended.Sub(p.clock.Now()); d > 0 {
 		if err := p.clock.Sleep(ctx, d); err != nil {
 			p.mu.Lock()
@@ -219,9 +224,13 @@ func (p *Pacer) Due(t time.Time) int64 {
 	return k
 }
 
+// ErrStopped is returned by Pacer.Next for a send intended at or after the
+// time given to Stop.
+var ErrStopped = errors.New("loadgen: pacer stopped")
+
 // Stop ends the schedule at t: sends intended at or after t are not due,
 // so a run that stops offering load at t (and then drains) does not count
-// them as missed. Next keeps working; Stop only changes the accounting.
+// them as missed, and Next returns ErrStopped instead of handing them out.
 func (p *Pacer) Stop(t time.Time) { p.stop.Store(t.UnixNano()) }
 
 // Stats returns the pacer's counts as of t, normally the end of the run (or
