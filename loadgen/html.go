@@ -117,8 +117,9 @@ func newHTMLData(r *Report) *htmlData {
 	d.Total = []kv{{"min", dur(l.Min)}, {"mean", dur(l.Mean)}, {"p50", dur(l.P50)}, {"p90", dur(l.P90)},
 		{"p95", dur(l.P95)}, {"p99", dur(l.P99)}, {"p99.9", dur(l.P999)}, {"max", dur(l.Max)}}
 	s := r.Schedule
-	d.Schedule = []kv{{"offered", itoa(s.Offered)}, {"sent", itoa(s.Sent)},
-		{"late (>" + dur(s.Tolerance) + ")", itoa(s.Late)}, {"missed", itoa(s.Missed)},
+	offered, missed := scheduleCounts(r)
+	d.Schedule = []kv{{"offered", offered}, {"sent", itoa(s.Sent)},
+		{"late (>" + dur(s.Tolerance) + ")", itoa(s.Late)}, {"missed", missed},
 		{"lag p99", dur(s.Lag.P99)}, {"lag max", dur(s.Lag.Max)}}
 	row := func(name string, c *CommandStats) htmlCommand {
 		return htmlCommand{Name: name, Requests: c.Requests, Errors: c.Errors,

@@ -391,7 +391,7 @@ func TestTextReporter(t *testing.T) {
 		"clients 10  closed model",
 		"total 600  rate 10.0/s  errors 100 (16.7%)",
 		"p50 6.003ms",
-		"late 0 (>10ms)",
+		"offered n/a (closed model)  sent 600  late 0 (>10ms)  missed n/a",
 		"poll     600       100",
 		"refused      100",
 		"http://a.example:8080  500       0",
@@ -417,9 +417,20 @@ func TestTextReporter(t *testing.T) {
 	if i, j := strings.Index(out, "Command "), strings.Index(out, "Operation "); i < 0 || j < i {
 		t.Errorf("operations (at %d) not after the commands (at %d):\n%s", j, i, out)
 	}
-	// No operations, no section.
+	// The open model's offered and missed sends are counts.
 	b.Reset()
 	rep := sampleReport(t)
+	rep.Config.Rate = 50
+	rep.Schedule.Offered, rep.Schedule.Sent, rep.Schedule.Missed = 300, 290, 10
+	if err := TextReporter(rep)(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := "offered 300  sent 290  late 0 (>10ms)  missed 10"; !strings.Contains(b.String(), want) {
+		t.Errorf("open-model summary lacks %q:\n%s", want, b.String())
+	}
+	// No operations, no section.
+	b.Reset()
+	rep = sampleReport(t)
 	rep.Operations = nil
 	if err := TextReporter(rep)(&b); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -89,8 +90,9 @@ func TextReporter(r *Report) Reporter {
 		p("\n")
 		p("Latency\t%s\n", latencyLine(r.Total))
 		s := r.Schedule
-		p("Schedule\toffered %d  sent %d  late %d (>%s)  missed %d  lag p99 %s  max %s\n",
-			s.Offered, s.Sent, s.Late, fmtDur(time.Duration(s.Tolerance)), s.Missed,
+		offered, missed := scheduleCounts(r)
+		p("Schedule\toffered %s  sent %d  late %d (>%s)  missed %s  lag p99 %s  max %s\n",
+			offered, s.Sent, s.Late, fmtDur(time.Duration(s.Tolerance)), missed,
 			fmtDur(time.Duration(s.Lag.P99)), fmtDur(time.Duration(s.Lag.Max)))
 		if err := tw.Flush(); err != nil {
 			return err
@@ -218,4 +220,14 @@ func fmtDur(d time.Duration) string {
 		}
 	}
 	return d.String()
+}
+
+// scheduleCounts returns the offered and missed sends as text: counts in
+// the open model; in the closed model each client keeps its own schedule
+// and nothing is offered from outside, so there is nothing to miss.
+func scheduleCounts(r *Report) (offered, missed string) {
+	if r.Config.Rate <= 0 && r.Schedule.Offered == 0 {
+		return "n/a (closed model)", "n/a"
+	}
+	return strconv.FormatInt(r.Schedule.Offered, 10), strconv.FormatInt(r.Schedule.Missed, 10)
 }
