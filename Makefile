@@ -56,7 +56,7 @@ drill:
 
 ## run: the load generator against the embedded simulated cluster, with an outage.
 run:
-	$(GO) run ./cmd/loadgen --clients 2000 --duration 90s --outage down:20s@35s --drain-timeout 60s --html report.html --out report.json
+	$(GO) run ./cmd/loadgen --clients 2000 --duration 90s --outage down:20s@35s --drain-timeout 90s --html report.html --out report.json
 
 clean:
 	rm -rf $(BIN) report.html report.json drill.json

@@ -27,7 +27,11 @@ const (
 	// DefaultPollJitter spreads each poll wait by ±20%.
 	DefaultPollJitter = 0.2
 	// DefaultPollMaxInterval caps the failure backoff of the poll loop.
-	DefaultPollMaxInterval = 5 * time.Minute
+	// While Red the poll is the recovery probe, so the cap is also how
+	// long the status light may stay red after the server is back: two
+	// minutes, as gRPC caps its reconnection backoff. Probes refused by a
+	// server that is down cost it little; full jitter keeps them apart.
+	DefaultPollMaxInterval = 2 * time.Minute
 	// DefaultPollMaxMessages is the <max> of each getmessages.
 	DefaultPollMaxMessages = 100
 	// DefaultRecoverySpread is the window within which the next poll and

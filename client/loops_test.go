@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -131,6 +132,60 @@ func TestDrainAfterRecoverySpread(t *testing.T) {
 		}
 		if n, _ := c.outbox.Len(ctx); n != 0 {
 			t.Errorf("%d items still queued", n)
+		}
+	})
+}
+
+// TestGreenAgainInProportionToOutage: after a 20 s outage every client of a
+// fleet polling every 10 s is Green again within 40 s, however many quick
+// failures its full-jitter backoff drew during the outage: the failure
+// backoff is bounded by twice the time the polls have been failing (and a
+// long outage still backs off towards PollMaxInterval).
+func TestGreenAgainInProportionToOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const clients = 300
+		cl, err := regsim.NewCluster(regsim.Config{Instances: 2, Users: clients, PollInterval: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cs := make([]*Client, clients)
+		for i := range cs {
+			cfg := testConfig(cl, nil)
+			cfg.Username = "user" + strconv.Itoa(i)
+			cfg.PollInterval = 10 * time.Second
+			cfg.Seed = uint64(i + 1)
+			c := newClient(t, cfg)
+			setup(t, c)
+			if err := c.StartPolling(ctx, func(context.Context, Message) {}); err != nil {
+				t.Fatal(err)
+			}
+			cs[i] = c
+		}
+		time.Sleep(time.Minute)
+		for i := range cl.Len() {
+			cl.Instance(i).SetFault(regsim.Fault{Down: true})
+		}
+		time.Sleep(20 * time.Second)
+		red := 0
+		for _, c := range cs {
+			if c.State().Level == Red {
+				red++
+			}
+		}
+		if red < clients/2 {
+			t.Fatalf("only %d of %d clients Red after a 20 s outage", red, clients)
+		}
+		for i := range cl.Len() {
+			cl.Instance(i).SetFault(regsim.Fault{})
+		}
+		time.Sleep(40*time.Second + time.Second) // + a poll's own time
+		for i, c := range cs {
+			if l := c.State().Level; l != Green {
+				t.Errorf("client %d still %v 40 s after a 20 s outage", i, l)
+			}
 		}
 	})
 }

@@ -18,7 +18,8 @@ type Handler func(ctx context.Context, m Message)
 // acked. The wait between polls is max(PollInterval, the server's
 // <pollinterval>) with ±PollJitter; the first poll comes after a random
 // delay in [0, PollInterval). Failed polls back off with full jitter up to
-// PollMaxInterval (a Retry-After is a floor); while Red they are the
+// PollMaxInterval and up to twice the time they have been failing (a
+// Retry-After is a floor); while Red they are the
 // recovery probe. When Red turns Green through another call, the next poll
 // comes after a random delay within RecoverySpread.
 //
@@ -87,7 +88,9 @@ type pollLoop struct {
 	running  bool // a poll is in progress
 	woken    bool // Red turned Green while this poll ran
 	failures int  // consecutive failed polls
-	ended    bool
+	// failingSince is when the first of them ended.
+	failingSince time.Time
+	ended        bool
 }
 
 // tick runs one poll on the timer's goroutine and arms the timer for the
@@ -120,8 +123,11 @@ func (l *pollLoop) tick() {
 		next = l.c.spread()
 	case err != nil:
 		l.failures++
+		if l.failures == 1 {
+			l.failingSince = time.Now()
+		}
 		l.c.log.Debug("poll failed", "failures", l.failures, "err", err)
-		next = l.c.failureWait(l.failures, err)
+		next = l.c.failureWait(l.failures, time.Since(l.failingSince), err)
 	default:
 		l.failures = 0
 	}
@@ -216,12 +222,18 @@ func (c *Client) pollWait(server time.Duration) time.Duration {
 }
 
 // failureWait is the full-jitter backoff after n consecutive failed polls,
-// up to PollMaxInterval, never below the server's Retry-After.
-func (c *Client) failureWait(n int, err error) time.Duration {
+// the first of which ended failing ago: PollInterval doubling per failure,
+// up to PollMaxInterval and up to max(PollInterval, 2×failing), never below
+// the server's Retry-After. The last bound keeps the wait in proportion
+// to the outage so far: after a 20 s outage the light turns green within
+// 40 s, not at the end of a backoff that quick failures grew to minutes;
+// a long outage still backs off to PollMaxInterval.
+func (c *Client) failureWait(n int, failing time.Duration, err error) time.Duration {
 	d := c.cfg.PollInterval << uint(min(n-1, 30))
 	if d > c.cfg.PollMaxInterval || d <= 0 {
 		d = c.cfg.PollMaxInterval
 	}
+	d = min(d, max(c.cfg.PollInterval, 2*failing))
 	if !c.cfg.DisableJitter {
 		d = c.randDuration(d)
 	}
