@@ -227,8 +227,9 @@ func BenchmarkSDKRequestCPU(b *testing.B) {
 // Run, each client with its own connection pool, 10 s poll interval,
 // default invitation rate) against regsim in a child process, and reports
 // the resident memory per client once every client has logged in and
-// polled at least once, its breakdown (Go heap in use, goroutine stacks,
-// goroutines and open files per client), and the schedule lag p99 of the
+// polled at least once, its breakdown (Go heap in use, the live heap after
+// a collection, goroutine stacks, goroutines and open files per client),
+// and the schedule lag p99 of the
 // invitations. It takes about a minute, so it runs only with
 // LOADGEN_FLEET_BENCH=1; LOADGEN_FLEET_CLIENTS sets the fleet (default
 // 10000), LOADGEN_FLEET_HEAPPROFILE a file for a heap profile and
@@ -297,6 +298,12 @@ func BenchmarkFleetMemory(b *testing.B) {
 	e.mu.Lock()
 	running := len(e.sims)
 	e.mu.Unlock()
+	// The live heap, after a collection: what the fleet holds, without
+	// the garbage the collector lets accumulate between cycles (which
+	// VmRSS and HeapInuse above include, as a real run does).
+	runtime.GC()
+	var msLive runtime.MemStats
+	runtime.ReadMemStats(&msLive)
 	if path := os.Getenv("LOADGEN_FLEET_HEAPPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -328,6 +335,7 @@ func BenchmarkFleetMemory(b *testing.B) {
 	per := func(v float64) float64 { return v / float64(clients) }
 	b.ReportMetric(per(float64(rss1-rss0)), "rss-KiB/client")
 	b.ReportMetric(per(float64(ms1.HeapInuse)-float64(ms0.HeapInuse))/1024, "heap-KiB/client")
+	b.ReportMetric(per(float64(msLive.HeapAlloc)-float64(ms0.HeapAlloc))/1024, "live-heap-KiB/client")
 	b.ReportMetric(per(float64(ms1.StackInuse)-float64(ms0.StackInuse))/1024, "stack-KiB/client")
 	b.ReportMetric(per(float64(g1-g0)), "goroutines/client")
 	b.ReportMetric(per(float64(fd1-fd0)), "fds/client")
