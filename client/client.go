@@ -119,7 +119,8 @@ type Config struct {
 	// PollJitter spreads each wait by ±PollJitter (in [0, 1]; 0 means
 	// DefaultPollJitter; see DisableJitter to switch it off).
 	PollJitter float64
-	// PollMaxInterval caps the poll loop's failure backoff.
+	// PollMaxInterval caps the poll loop's failure backoff. 0 means
+	// DefaultPollMaxInterval, or PollInterval when that is longer.
 	PollMaxInterval time.Duration
 	// PollMaxMessages is the <max> of each poll.
 	PollMaxMessages int
@@ -257,6 +258,10 @@ func (c Config) validate() (*config, error) {
 		name string
 		v    *time.Duration
 		def  time.Duration
+	}
+	if cfg.PollMaxInterval == 0 && cfg.PollInterval > DefaultPollMaxInterval {
+		// The default cap never makes a long poll interval invalid.
+		cfg.PollMaxInterval = cfg.PollInterval
 	}
 	for _, f := range []durField{
 		{"PollInterval", &cfg.PollInterval, DefaultPollInterval},

@@ -53,10 +53,12 @@ func (c *Client) StartPolling(ctx context.Context, handler Handler) error {
 	}
 	c.wg.Add(1) // the loop, until finish
 	c.poll.Store(l)
-	l.stopAfter = context.AfterFunc(l.ctx, l.end)
+	// Both under l.mu: end (on ctx's end, maybe at once) then finds the
+	// timer armed and stops it, and tick finds stopAfter set.
 	l.mu.Lock()
 	l.armed = true
 	l.timer = time.AfterFunc(first, l.tick)
+	l.stopAfter = context.AfterFunc(l.ctx, l.end)
 	l.mu.Unlock()
 	return nil
 }
@@ -86,7 +88,7 @@ type pollLoop struct {
 	timer    *time.Timer
 	armed    bool // the timer will start the next poll
 	running  bool // a poll is in progress
-	woken    bool // Red turned Green while this poll ran
+	woken    bool // Red turned Green while this poll ran or was about to
 	failures int  // consecutive failed polls
 	// failingSince is when the first of them ended.
 	failingSince time.Time
@@ -103,7 +105,7 @@ func (l *pollLoop) tick() {
 		l.mu.Unlock()
 		return
 	}
-	l.running, l.woken = true, false
+	l.running = true
 	l.mu.Unlock()
 
 	next, err := l.c.pollOnce(l.ctx, l.h, &l.p)
@@ -115,8 +117,10 @@ func (l *pollLoop) tick() {
 		l.finishLocked()
 		return
 	}
+	woken := l.woken
+	l.woken = false
 	switch {
-	case err != nil && l.woken:
+	case err != nil && woken:
 		// Another call found the server again while this poll failed:
 		// poll within the recovery spread instead of backing off.
 		l.failures = 0
@@ -140,13 +144,17 @@ func (l *pollLoop) tick() {
 func (l *pollLoop) wake() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.running {
+	switch {
+	case l.running:
 		l.woken = true
-		return
-	}
-	if l.armed && l.failures > 0 && l.timer.Stop() {
+	case !l.armed || l.failures == 0:
+	case l.timer.Stop():
 		l.failures = 0
 		l.timer.Reset(l.c.spread())
+	default:
+		// The timer has fired and tick is about to take the lock: the
+		// poll it starts learns of the recovery.
+		l.woken = true
 	}
 }
 
@@ -168,8 +176,8 @@ func (l *pollLoop) finishLocked() {
 		return
 	}
 	l.ended = true
+	l.stopAfter() // first: cancel must not start end on a goroutine of its own
 	l.cancel()
-	l.stopAfter()
 	l.c.poll.CompareAndSwap(l, nil)
 	l.c.polling.Store(false)
 	l.c.wg.Done()

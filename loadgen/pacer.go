@@ -154,7 +154,7 @@ func (p *Pacer) Next(ctx context.Context) (Send, error) {
 	}
 	n := p.next.Add(1) - 1
 	intended := p.Intended(n)
-	if stop := p.stop.Load(); stop != 0 && intended.UnixNano() >= stop {
+	if p.stoppedAt(intended) {
 		return Send{}, ErrStopped // not due: Stats counts it nowhere
 	}
 	if d := intended.Sub(p.clock.Now()); d > 0 {
@@ -163,6 +163,9 @@ func (p *Pacer) Next(ctx context.Context) (Send, error) {
 			p.abandoned = append(p.abandoned, n)
 			p.mu.Unlock()
 			return Send{}, err
+		}
+		if p.stoppedAt(intended) { // Stop was called while waiting
+			return Send{}, ErrStopped
 		}
 	}
 	now := p.clock.Now()
@@ -181,6 +184,12 @@ func (p *Pacer) Next(ctx context.Context) (Send, error) {
 		p.rec.RecordLag(intended, now)
 	}
 	return Send{Seq: n, Intended: intended, Lag: lag}, nil
+}
+
+// stoppedAt reports whether Stop has ended the schedule at or before t.
+func (p *Pacer) stoppedAt(t time.Time) bool {
+	stop := p.stop.Load()
+	return stop != 0 && t.UnixNano() >= stop
 }
 
 // Intended returns the intended time of send n (from 0).

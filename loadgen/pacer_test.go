@@ -374,3 +374,36 @@ func TestPacerStopEndsTheSchedule(t *testing.T) {
 		t.Errorf("without Stop: %+v, want sends missed", st)
 	}
 }
+
+// TestPacerStopDuringNext: Stop called while Next waits for a send
+// intended after the stop time must not hand that send out: Next's contract
+// is that sends due at or after Stop's time return ErrStopped, and Stats
+// must never report more sent than due.
+func TestPacerStopDuringNext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		p := mustPacer(t, PacerConfig{Rate: 1, Start: start})   // sends at 0 s, 1 s, 2 s, …
+		if _, err := p.Next(context.Background()); err != nil { // send 0, at once
+			t.Fatal(err)
+		}
+		type result struct {
+			s   Send
+			err error
+		}
+		got := make(chan result, 1)
+		go func() { // waits for send 1, due at 1 s
+			s, err := p.Next(context.Background())
+			got <- result{s, err}
+		}()
+		time.Sleep(500 * time.Millisecond)
+		p.Stop(time.Now()) // the run stops offering load at 0.5 s
+		r := <-got
+		if !errors.Is(r.err, ErrStopped) {
+			t.Errorf("Next after Stop(0.5 s) handed out send %d intended at %s: err %v, want ErrStopped",
+				r.s.Seq, r.s.Intended.Sub(start), r.err)
+		}
+		if st := p.Stats(time.Now()); st.Sent > st.Due {
+			t.Errorf("Stats %+v: more sent than due", st)
+		}
+	})
+}
