@@ -289,6 +289,21 @@ func (d *drill) keepsUp(ctx context.Context, r *result, from, to time.Time) {
 		got >= 0.6*nominalRate(), "%.0f req/s", got)
 }
 
+// baseline waits for the steady state, watches it for steadyWindow and
+// checks that the host kept up. It returns when that window began, and
+// false when the scenario must stop (a failed check is then recorded).
+func (d *drill) baseline(ctx context.Context, r *result) (steadyFrom time.Time, ok bool) {
+	if !d.steady(ctx, r) {
+		return time.Time{}, false
+	}
+	steadyFrom = time.Now()
+	if infra(r, observe(ctx, steadyWindow)) {
+		return time.Time{}, false
+	}
+	d.keepsUp(ctx, r, steadyFrom, time.Now())
+	return steadyFrom, true
+}
+
 // herd records the herd ratio of a repair at repairAt, the steady rate
 // being measured in [steadyFrom, faultAt).
 func (d *drill) herd(ctx context.Context, r *result, steadyFrom, faultAt, repairAt time.Time) {
@@ -366,14 +381,10 @@ func (d *drill) instancePoweredOff(ctx context.Context, name string) result {
 
 func (d *drill) oneInstance(ctx context.Context, name, how, reason string, fail, repair func(context.Context) error) result {
 	r := result{Scenario: name, How: how, Expected: oneInstanceExpected}
-	if !d.steady(ctx, &r) {
+	steadyFrom, ok := d.baseline(ctx, &r)
+	if !ok {
 		return r
 	}
-	steadyFrom := time.Now()
-	if infra(&r, observe(ctx, steadyWindow)) {
-		return r
-	}
-	d.keepsUp(ctx, &r, steadyFrom, time.Now())
 	faultAt := time.Now()
 	if infra(&r, fail(ctx)) {
 		return r
@@ -458,36 +469,43 @@ type outage struct {
 }
 
 func (d *drill) bothDown(ctx context.Context, name string) result {
-	return d.outage(ctx, name, outage{
-		how: "regsim Fault{Down} on both instances (+ both relays refuse): `service httpd stop` on regserv01 and regserv02. " +
+	return d.serviceDown(ctx, name,
+		"regsim Fault{Down} on both instances (+ both relays refuse): `service httpd stop` on regserv01 and regserv02. "+
 			"The network-cut and power-off variants are not run for two instances",
-		expected:      "LB 503; all Red; online-only ErrOffline at once; invitations queue; repaired: all Green, each invitation delivered once",
-		red:           allGroups,
-		lb503:         true,
-		serviceReason: "HTTP 503",
-		probeInst:     probeCritical,
-		instReason:    "connection refused",
-		fail: func(ctx context.Context) error {
+		"LB 503; all Red; online-only ErrOffline at once; invitations queue; repaired: all Green, each invitation delivered once",
+		"connection refused",
+		func(ctx context.Context) error {
 			return firstErr(d.stopInstance(ctx, 0), d.stopInstance(ctx, 1))
 		},
-		repair: func(ctx context.Context) error {
+		func(ctx context.Context) error {
 			return firstErr(d.startInstance(ctx, 0), d.startInstance(ctx, 1))
-		},
-	})
+		})
 }
 
 func (d *drill) databaseDown(ctx context.Context, name string) result {
-	return d.outage(ctx, name, outage{
-		how: "regsim SetStoreFault (dbdown) through the control endpoint: every command answers exception -12507 (2003, " +
+	return d.serviceDown(ctx, name,
+		"regsim SetStoreFault (dbdown) through the control endpoint: every command answers exception -12507 (2003, "+
 			"\"Can't connect to MySQL server\") and /healthz 503 on both instances; the store keeps its data (a stopped mysqld, not a lost disk)",
-		expected:      "LB 503 (health checks fail); all Red; nothing lost; repaired: all Green, each invitation delivered once",
+		"LB 503 (health checks fail); all Red; nothing lost; repaired: all Green, each invitation delivered once",
+		"HTTP 503",
+		func(ctx context.Context) error { return d.sim.setStoreDown(ctx, true) },
+		func(ctx context.Context) error { return d.sim.setStoreDown(ctx, false) })
+}
+
+// serviceDown runs an outage of the whole service (scenarios 2 and 3): every
+// client turns Red, HAProxy answers 503 and the probe finds the service
+// CRITICAL ("HTTP 503") and instance 1 CRITICAL, naming instReason.
+func (d *drill) serviceDown(ctx context.Context, name, how, expected, instReason string, fail, repair func(context.Context) error) result {
+	return d.outage(ctx, name, outage{
+		how:           how,
+		expected:      expected,
 		red:           allGroups,
 		lb503:         true,
 		serviceReason: "HTTP 503",
 		probeInst:     probeCritical,
-		instReason:    "HTTP 503",
-		fail:          func(ctx context.Context) error { return d.sim.setStoreDown(ctx, true) },
-		repair:        func(ctx context.Context) error { return d.sim.setStoreDown(ctx, false) },
+		instReason:    instReason,
+		fail:          fail,
+		repair:        repair,
 	})
 }
 
@@ -515,14 +533,10 @@ func firstErr(errs ...error) error {
 
 func (d *drill) outage(ctx context.Context, name string, o outage) result {
 	r := result{Scenario: name, How: o.how, Expected: o.expected}
-	if !d.steady(ctx, &r) {
+	steadyFrom, ok := d.baseline(ctx, &r)
+	if !ok {
 		return r
 	}
-	steadyFrom := time.Now()
-	if infra(&r, observe(ctx, steadyWindow)) {
-		return r
-	}
-	d.keepsUp(ctx, &r, steadyFrom, time.Now())
 	c0, err := d.sim.counters(ctx)
 	if infra(&r, err) {
 		return r
@@ -620,14 +634,10 @@ func (d *drill) primaryBackup(ctx context.Context, name string) result {
 			"(+ its relay refuses), as in 1a; counts: each client's per-endpoint attempts (client.Stats) and regsim's per-instance requests", nPB),
 		Expected: "primary down: pb clients on the backup, Green, 0 failed; primary back: all pb clients return to it, backup idle",
 	}
-	if !d.steady(ctx, &r) {
+	steadyFrom, ok := d.baseline(ctx, &r)
+	if !ok {
 		return r
 	}
-	steadyFrom := time.Now()
-	if infra(&r, observe(ctx, steadyWindow)) {
-		return r
-	}
-	d.keepsUp(ctx, &r, steadyFrom, time.Now())
 	h, tr, ej := d.fleet.endpointStates(1, groupPB)
 	r.note("before the fault, the pb clients hold their backup endpoint: healthy in %d, awaiting its trial call in %d, ejected in %d", h, tr, ej)
 	faultAt := time.Now()
@@ -638,22 +648,12 @@ func (d *drill) primaryBackup(ctx context.Context, name string) result {
 	r.expect("clients move to the backup", fmt.Sprintf("%d Green on the backup tier within 15 s", nPB), ok,
 		"%d after %.1f s", d.fleet.tierCount(client.TierBackup, groupPB), took.Seconds())
 
-	p0, b0 := d.fleet.endpointRequests(0, groupPB), d.fleet.endpointRequests(1, groupPB)
-	c1, err := d.sim.counters(ctx)
+	w, err := d.watchPB(ctx)
 	if infra(&r, err) {
 		return r
 	}
-	if infra(&r, observe(ctx, faultWindow)) {
-		return r
-	}
-	p1, b1 := d.fleet.endpointRequests(0, groupPB), d.fleet.endpointRequests(1, groupPB)
-	c2, err := d.sim.counters(ctx)
-	if infra(&r, err) {
-		return r
-	}
-	dl := byInstance(c1, c2)
-	r.expect("served by the backup", "backup attempts > 0; instance 0 serves 0 requests", b1-b0 > 0 && dl[0] == 0,
-		"pb attempts: backup %d, primary %d (trials); regsim: instance 0 %d, instance 1 %d requests", b1-b0, p1-p0, dl[0], dl[1])
+	r.expect("served by the backup", "backup attempts > 0; instance 0 serves 0 requests", w.backup > 0 && w.inst[0] == 0,
+		"pb attempts: backup %d, primary %d (trials); regsim: instance 0 %d, instance 1 %d requests", w.backup, w.primary, w.inst[0], w.inst[1])
 
 	repairAt := time.Now()
 	if infra(&r, d.startInstance(ctx, 0)) {
@@ -664,22 +664,12 @@ func (d *drill) primaryBackup(ctx context.Context, name string) result {
 	r.expect("clients return to the primary", fmt.Sprintf("%d on the primary tier within %v", nPB, backBound), ok && took <= backBound,
 		"%d after %.1f s", d.fleet.tierCount(client.TierPrimary, groupPB), took.Seconds())
 
-	p2, b2 := d.fleet.endpointRequests(0, groupPB), d.fleet.endpointRequests(1, groupPB)
-	c3, err := d.sim.counters(ctx)
+	w, err = d.watchPB(ctx)
 	if infra(&r, err) {
 		return r
 	}
-	if infra(&r, observe(ctx, faultWindow)) {
-		return r
-	}
-	p3, b3 := d.fleet.endpointRequests(0, groupPB), d.fleet.endpointRequests(1, groupPB)
-	c4, err := d.sim.counters(ctx)
-	if infra(&r, err) {
-		return r
-	}
-	dl = byInstance(c3, c4)
-	r.expect("traffic back on the primary", "pb attempts: primary > 0, backup 0; regsim instance 0 > 0", p3-p2 > 0 && b3-b2 == 0 && dl[0] > 0,
-		"pb attempts: primary %d, backup %d; regsim: instance 0 %d, instance 1 %d requests", p3-p2, b3-b2, dl[0], dl[1])
+	r.expect("traffic back on the primary", "pb attempts: primary > 0, backup 0; regsim instance 0 > 0", w.primary > 0 && w.backup == 0 && w.inst[0] > 0,
+		"pb attempts: primary %d, backup %d; regsim: instance 0 %d, instance 1 %d requests", w.primary, w.backup, w.inst[0], w.inst[1])
 
 	if infra(&r, observeUntil(ctx, repairAt.Add(herdWindow))) {
 		return r
@@ -694,4 +684,29 @@ func (d *drill) primaryBackup(ctx context.Context, name string) result {
 	r.note("all %d clients during the scenario: %d of %d calls failed", len(d.fleet.members), all.Failed+all.Offline, all.Total)
 	d.herd(ctx, &r, steadyFrom, faultAt, repairAt)
 	return r
+}
+
+// pbWindow is the traffic of one faultWindow in scenario 5.
+type pbWindow struct {
+	primary, backup int64   // attempts of the pb clients on endpoint 0 and endpoint 1
+	inst            []int64 // requests regsim served, by instance
+}
+
+// watchPB observes the system for faultWindow and returns the pb clients'
+// attempts on each endpoint and regsim's requests on each instance in it.
+func (d *drill) watchPB(ctx context.Context) (pbWindow, error) {
+	p0, b0 := d.fleet.endpointRequests(0, groupPB), d.fleet.endpointRequests(1, groupPB)
+	c0, err := d.sim.counters(ctx)
+	if err != nil {
+		return pbWindow{}, err
+	}
+	if err := observe(ctx, faultWindow); err != nil {
+		return pbWindow{}, err
+	}
+	p1, b1 := d.fleet.endpointRequests(0, groupPB), d.fleet.endpointRequests(1, groupPB)
+	c1, err := d.sim.counters(ctx)
+	if err != nil {
+		return pbWindow{}, err
+	}
+	return pbWindow{primary: p1 - p0, backup: b1 - b0, inst: byInstance(c0, c1)}, nil
 }
