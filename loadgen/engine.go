@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,6 +82,11 @@ type Config struct {
 	// ConnPerClient gives each client its own connection pool, as real
 	// desktops have; otherwise the fleet shares one transport.
 	ConnPerClient bool
+	// OutboxDir, when set, gives each client the durable SQLite outbox a
+	// desktop keeps (offline.Open: WAL, an fsync per enqueue), in a
+	// directory of the run created under OutboxDir and removed at the end
+	// of the run. Empty: in-memory outboxes.
+	OutboxDir string
 	// Outages are the fault windows (embedded cluster only).
 	Outages []Outage
 	// Naive switches the clients' jitter and recovery spread off, to show
@@ -263,13 +270,14 @@ type engine struct {
 	stopSending     atomic.Bool
 	invites         sync.WaitGroup // the closed model's invitation timers and sends
 	firstSim        chan struct{}  // closed when the first client exists
+	outboxDir       string         // with Config.OutboxDir: the run's directory of outbox files
 }
 
 func (e *engine) setup() error {
 	e.urls = e.cfg.URLs
 	if m := e.cfg.memCluster; m != nil {
 		e.cluster, e.ownCluster, e.urls, e.memRT = m, false, m.URLs(), m.Transport()
-		return nil
+		return e.makeOutboxDir()
 	}
 	if len(e.urls) == 0 {
 		c, err := regsim.Start(regsim.Config{
@@ -288,20 +296,45 @@ func (e *engine) setup() error {
 	}
 	// A client holds about one connection at a time, and up to one idle
 	// connection per endpoint it rotates over; the embedded cluster holds
-	// the other end of each in this process too. Raise the limit towards the
-	// larger figure, and refuse to start below the smaller one.
+	// the other end of each in this process too. A durable outbox holds
+	// its database, WAL, shared-memory and lock files. Raise the limit
+	// towards the larger figure, and refuse to start below the smaller one.
 	perProcess := uint64(1)
 	if e.cluster != nil {
 		perProcess = 2
 	}
+	perClient := uint64(0)
+	if e.cfg.OutboxDir != "" {
+		perClient = 4
+	}
 	owned := uint64(e.owned())
 	endpoints := uint64(min(len(e.urls)+len(e.cfg.BackupURLs), 4))
-	if err := raiseOpenFileLimit(256+owned*endpoints*perProcess, 256+owned*perProcess); err != nil {
+	if err := raiseOpenFileLimit(256+owned*(endpoints*perProcess+perClient), 256+owned*(perProcess+perClient)); err != nil {
+		return err
+	}
+	if err := e.makeOutboxDir(); err != nil {
 		return err
 	}
 	if !e.cfg.ConnPerClient {
 		e.shared = newTransport(e.owned(), e.tls())
 	}
+	return nil
+}
+
+// makeOutboxDir creates the run's directory of durable outboxes under
+// Config.OutboxDir, when set; shutdown removes it.
+func (e *engine) makeOutboxDir() error {
+	if e.cfg.OutboxDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(e.cfg.OutboxDir, 0o700); err != nil {
+		return fmt.Errorf("loadgen: outbox directory: %w", err)
+	}
+	dir, err := os.MkdirTemp(e.cfg.OutboxDir, "run-")
+	if err != nil {
+		return fmt.Errorf("loadgen: outbox directory: %w", err)
+	}
+	e.outboxDir = dir
 	return nil
 }
 
@@ -339,6 +372,11 @@ func (e *engine) shutdown() {
 	}
 	if e.cluster != nil && e.ownCluster {
 		e.cluster.Close()
+	}
+	if e.outboxDir != "" {
+		if err := os.RemoveAll(e.outboxDir); err != nil {
+			e.log.Warn("remove the run's outbox files", "dir", e.outboxDir, "err", err)
+		}
 	}
 }
 
@@ -465,6 +503,7 @@ func (e *engine) runConfig() RunConfig {
 		Rate:          e.cfg.Rate,
 		Timeout:       Duration(e.cfg.Timeout),
 		ConnPerClient: e.cfg.ConnPerClient,
+		DurableOutbox: e.cfg.OutboxDir != "",
 		Naive:         e.cfg.Naive,
 		Shard:         e.cfg.Shard.String(),
 		Seed:          int64(e.cfg.Seed),
@@ -694,7 +733,7 @@ type sim struct {
 	idx   int
 	user  string
 	c     *client.Client
-	ob    *offline.Memory
+	ob    offline.Manager
 	seq   atomic.Int64
 	trans *http.Transport // own transport with ConnPerClient
 
@@ -760,9 +799,17 @@ func (e *engine) newSim(idx int) (*sim, error) {
 		e:    e,
 		idx:  idx,
 		user: e.cfg.UserPrefix + strconv.Itoa(idx),
-		ob:   offline.NewMemory(offline.MemoryOptions{}),
 		rng:  rand.New(rand.NewPCG(e.cfg.Seed, uint64(idx))),
 		seen: make(map[string]int),
+	}
+	if e.outboxDir == "" {
+		s.ob = offline.NewMemory(offline.MemoryOptions{})
+	} else {
+		ob, err := offline.Open(filepath.Join(e.outboxDir, s.user+".db"), offline.Options{})
+		if err != nil {
+			return nil, err
+		}
+		s.ob = ob
 	}
 	var rt http.RoundTripper = e.shared
 	switch {

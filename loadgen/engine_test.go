@@ -3,6 +3,8 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -349,4 +351,53 @@ func TestRunOpenModelCountsOnlyHandedOutSends(t *testing.T) {
 			t.Errorf("invite errors %v against a healthy server", inv.ErrorsByClass)
 		}
 	})
+}
+
+// TestRunDurableOutboxes: with OutboxDir each client queues in a SQLite
+// outbox on disk; invitations queued during an outage are delivered
+// exactly once after it, the report says the outboxes were durable, and
+// the run's files are gone afterwards.
+func TestRunDurableOutboxes(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 10, PollInterval: 2 * time.Second})
+		defer cl.Close()
+		dbs := 0 // the most outbox files seen during the run
+		r, err := Run(t.Context(), Config{
+			Progress: func(Live) {
+				files, _ := filepath.Glob(filepath.Join(dir, "run-*", "user*.db"))
+				dbs = max(dbs, len(files))
+			},
+			memCluster:   cl,
+			OutboxDir:    dir,
+			Clients:      10,
+			RampUp:       time.Second,
+			Duration:     20 * time.Second,
+			PollInterval: 2 * time.Second,
+			InviteRate:   12,
+			Outages:      []Outage{{Mode: OutageDown, At: 5 * time.Second, Duration: 5 * time.Second}},
+			DrainTimeout: 3 * time.Minute,
+			Seed:         11,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Config.DurableOutbox || dbs != 10 {
+			t.Errorf("durable outboxes: report says %v, %d outbox files seen during the run, want 10", r.Config.DurableOutbox, dbs)
+		}
+		if len(r.Outages) != 1 || r.Outages[0].OutboxPeak == 0 {
+			t.Fatalf("no invitation queued during the outage: %+v", r.Outages)
+		}
+		d := r.Delivery
+		if d == nil || d.Accepted == 0 || d.Received != d.Accepted || d.Lost != 0 || d.Duplicated != 0 || d.Queued != 0 {
+			t.Errorf("delivery %+v: want every accepted invitation received once, none queued", d)
+		}
+	})
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 0 {
+		t.Errorf("the run left %d entries in the outbox directory", len(ents))
+	}
 }

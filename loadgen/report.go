@@ -104,6 +104,7 @@ type RunConfig struct {
 	Rate          float64  `json:"rate,omitzero"`            // open model, operations/s; 0 = closed model
 	Timeout       Duration `json:"timeout,omitzero"`         // of one attempt
 	ConnPerClient bool     `json:"conn_per_client,omitzero"` // each client its own connection pool
+	DurableOutbox bool     `json:"durable_outbox,omitzero"`  // each client a SQLite outbox (Config.OutboxDir)
 	Naive         bool     `json:"naive,omitzero"`           // jitter and spread off
 	Outages       []string `json:"outages,omitempty"`        // as ParseOutage reads them
 	Shard         string   `json:"shard,omitempty"`          // "i/n", "" for the whole fleet

@@ -180,10 +180,14 @@ func TextReporter(r *Report) Reporter {
 }
 
 func modelOf(c RunConfig) string {
+	m := "closed model"
 	if c.Rate > 0 {
-		return fmt.Sprintf("open model %g ops/s", c.Rate)
+		m = fmt.Sprintf("open model %g ops/s", c.Rate)
 	}
-	return "closed model"
+	if c.DurableOutbox {
+		m += ", durable outboxes"
+	}
+	return m
 }
 
 func latencyLine(l Latency) string {

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,12 +60,22 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, errThresholds):
 		return exitThreshold
 	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "loadgen:", err)
+		fmt.Fprintln(stderr, message(err))
 		return exitUsage
 	default:
-		fmt.Fprintln(stderr, "loadgen:", err)
+		fmt.Fprintln(stderr, message(err))
 		return exitFailed
 	}
+}
+
+// message is err as the command prints it: prefixed with "loadgen: " once,
+// whether or not the package's error already is.
+func message(err error) string {
+	m := err.Error()
+	if strings.HasPrefix(m, "loadgen: ") {
+		return m
+	}
+	return "loadgen: " + m
 }
 
 // outputs are the report files and thresholds shared by a run and a merge.
@@ -166,6 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
 	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
 	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have (default: one shared pool)")
+	fs.StringVar(&cfg.OutboxDir, "outbox-dir", "", "give each client the durable SQLite outbox of a desktop, in a run directory created here and removed at the end (default: in memory)")
 	fs.StringArrayVar(&outages, "outage", nil, "fault window of the embedded cluster: [instances=I,J:]MODE:DUR@AT, MODE one of down, unavailable, hang, reset, dbdown (repeatable)")
 	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off, to show the herd they prevent")
 	fs.StringVar(&shard, "shard", "", "run shard i/n of the fleet (clients with index % n == i)")

@@ -98,3 +98,23 @@ func TestThresholdsAndMerge(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFailureExit3: a run that cannot start (here: the outbox directory
+// cannot be created) exits 3 with one message naming the cause.
+func TestRunFailureExit3(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "--outbox-dir", filepath.Join(file, "outboxes"), "--clients", "2",
+		"--duration", "2s", "--ramp-up", "1s", "--progress", "off")
+	if code != exitFailed {
+		t.Errorf("exit %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(stderr, "outbox directory") || !strings.Contains(stderr, "not a directory") {
+		t.Errorf("stderr %q does not name the outbox directory and why", stderr)
+	}
+	if strings.Count(stderr, "loadgen:") != 1 {
+		t.Errorf("stderr %q: want one \"loadgen:\" prefix", stderr)
+	}
+}
