@@ -451,8 +451,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	drainTime := time.Since(drainStart)
 	cancel()
 	wg.Wait()
-	e.stopInvitations() // none armed since the first call; this one is for a canceled run
-	e.invites.Wait()
+	e.invites.Wait() // stopInvitations above: only sends in progress are left
 	// Stop the clients (their outbox drains run on their own contexts) so
 	// that the accounting below counts a settled fleet.
 	e.mu.Lock()
