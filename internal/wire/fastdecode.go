@@ -34,40 +34,19 @@ func decodeRequestFast(body []byte) (r *Request, ok bool) {
 	if !ok {
 		return nil, false
 	}
+	f := fastScanner{b: body}
 	r = &Request{}
-	count := 0
 	for {
-		p = skipSpace(body, p)
-		if p >= len(body) || body[p] != '<' {
-			return nil, false // text between elements, or a truncated document
-		}
-		p++
-		if hasPrefixAt(body, p, "/teamdrive>") {
-			p += len("/teamdrive>")
-			break
-		}
-		nameEnd := scanName(body, p)
-		if nameEnd == p {
+		name, open, q, ok := f.nextChild(p, rootName)
+		if !ok {
 			return nil, false
 		}
-		name := body[p:nameEnd]
-		p = nameEnd
-		var text string
-		switch {
-		case hasPrefixAt(body, p, "/>"):
-			p += 2
-		case hasPrefixAt(body, p, ">"):
-			var end int
-			text, end, ok = scanText(body, p+1)
-			if !ok || !hasPrefixAt(body, end, "</") ||
-				!bytes.HasPrefix(body[end+2:], name) || !hasPrefixAt(body, end+2+len(name), ">") {
-				return nil, false
-			}
-			p = end + 3 + len(name)
-		default:
-			return nil, false // attributes, a namespace prefix, ...
+		if name == nil {
+			p = q
+			break
 		}
-		if count++; count > maxFields {
+		var text string
+		if text, p, ok = f.text(q, name, open); !ok {
 			return nil, false
 		}
 		switch string(name) {
@@ -97,6 +76,63 @@ func decodeRequestFast(body []byte) (r *Request, ok bool) {
 		return nil, false
 	}
 	return r, true
+}
+
+var rootName = []byte("teamdrive")
+
+// fastScanner is the state of the fast decoders: the body and the number of
+// elements seen below the root.
+type fastScanner struct {
+	b     []byte
+	count int
+}
+
+// nextChild reads, after white space at p, either the end tag of parent
+// (name is nil) or the start tag of a child: <name> (open) or <name/>. It
+// returns the index after the tag; ok is false outside the subset.
+func (f *fastScanner) nextChild(p int, parent []byte) (name []byte, open bool, end int, ok bool) {
+	b := f.b
+	p = skipSpace(b, p)
+	if p >= len(b) || b[p] != '<' {
+		return nil, false, 0, false // text between elements, or truncated
+	}
+	p++
+	if hasPrefixAt(b, p, "/") {
+		if !bytes.HasPrefix(b[p+1:], parent) || !hasPrefixAt(b, p+1+len(parent), ">") {
+			return nil, false, 0, false
+		}
+		return nil, false, p + 2 + len(parent), true
+	}
+	nameEnd := scanName(b, p)
+	if nameEnd == p {
+		return nil, false, 0, false
+	}
+	if f.count++; f.count > maxFields {
+		return nil, false, 0, false
+	}
+	name = b[p:nameEnd]
+	switch {
+	case hasPrefixAt(b, nameEnd, "/>"):
+		return name, false, nameEnd + 2, true
+	case hasPrefixAt(b, nameEnd, ">"):
+		return name, true, nameEnd + 1, true
+	}
+	return nil, false, 0, false // attributes, a namespace prefix, ...
+}
+
+// text reads the content of the simple element name whose start tag ended
+// before p, and its end tag.
+func (f *fastScanner) text(p int, name []byte, open bool) (string, int, bool) {
+	if !open {
+		return "", p, true
+	}
+	b := f.b
+	text, end, ok := scanText(b, p)
+	if !ok || !hasPrefixAt(b, end, "</") ||
+		!bytes.HasPrefix(b[end+2:], name) || !hasPrefixAt(b, end+2+len(name), ">") {
+		return "", 0, false // a child element, a comment, a wrong end tag, ...
+	}
+	return text, end + 3 + len(name), true
 }
 
 // fieldName returns name as a string, without allocating for the field

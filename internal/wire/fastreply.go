@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 )
@@ -25,7 +24,7 @@ func decodeReplyFast(body []byte) (r *Reply, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	f := fastReply{b: body}
+	f := fastScanner{b: body}
 	r = &Reply{}
 	for {
 		name, open, q, ok := f.nextChild(p, rootName)
@@ -79,66 +78,9 @@ func decodeReplyFast(body []byte) (r *Reply, ok bool) {
 	return r, true
 }
 
-var rootName = []byte("teamdrive")
-
-// fastReply is the state of decodeReplyFast: the body and the number of
-// elements seen below the root.
-type fastReply struct {
-	b     []byte
-	count int
-}
-
-// nextChild reads, after white space at p, either the end tag of parent
-// (name is nil) or the start tag of a child: <name> (open) or <name/>. It
-// returns the index after the tag; ok is false outside the subset.
-func (f *fastReply) nextChild(p int, parent []byte) (name []byte, open bool, end int, ok bool) {
-	b := f.b
-	p = skipSpace(b, p)
-	if p >= len(b) || b[p] != '<' {
-		return nil, false, 0, false // text between elements, or truncated
-	}
-	p++
-	if hasPrefixAt(b, p, "/") {
-		if !bytes.HasPrefix(b[p+1:], parent) || !hasPrefixAt(b, p+1+len(parent), ">") {
-			return nil, false, 0, false
-		}
-		return nil, false, p + 2 + len(parent), true
-	}
-	nameEnd := scanName(b, p)
-	if nameEnd == p {
-		return nil, false, 0, false
-	}
-	if f.count++; f.count > maxFields {
-		return nil, false, 0, false
-	}
-	name = b[p:nameEnd]
-	switch {
-	case hasPrefixAt(b, nameEnd, "/>"):
-		return name, false, nameEnd + 2, true
-	case hasPrefixAt(b, nameEnd, ">"):
-		return name, true, nameEnd + 1, true
-	}
-	return nil, false, 0, false // attributes, a namespace prefix, ...
-}
-
-// text reads the content of the simple element name whose start tag ended
-// before p, and its end tag.
-func (f *fastReply) text(p int, name []byte, open bool) (string, int, bool) {
-	if !open {
-		return "", p, true
-	}
-	b := f.b
-	text, end, ok := scanText(b, p)
-	if !ok || !hasPrefixAt(b, end, "</") ||
-		!bytes.HasPrefix(b[end+2:], name) || !hasPrefixAt(b, end+2+len(name), ">") {
-		return "", 0, false // a child element, a comment, a wrong end tag, ...
-	}
-	return text, end + 3 + len(name), true
-}
-
 // fields reads the simple children of the element name (<exception>,
 // <settings>) up to its end tag.
-func (f *fastReply) fields(p int, name []byte, open bool) ([]Field, int, bool) {
+func (f *fastScanner) fields(p int, name []byte, open bool) ([]Field, int, bool) {
 	if !open {
 		return nil, p, true
 	}
@@ -166,7 +108,7 @@ var (
 
 // messages reads the <message> children of <messages> up to its end tag,
 // as decoder.messages does.
-func (f *fastReply) messages(p int, open bool) ([]Message, int, bool) {
+func (f *fastScanner) messages(p int, open bool) ([]Message, int, bool) {
 	if !open {
 		return nil, p, true
 	}
