@@ -303,6 +303,7 @@ func (s *store) sendCommentLocked(u *user, req *wire.Request, now time.Time, r *
 	text, _ := req.Get("text")
 	list, _ := req.Get("recipients")
 	var tos []*user
+	seen := make(map[*user]struct{})
 	for name := range strings.SplitSeq(list, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
@@ -312,11 +313,8 @@ func (s *store) sendCommentLocked(u *user, req *wire.Request, now time.Time, r *
 		if !ok {
 			return excRecipientUnknown
 		}
-		dup := false
-		for _, t := range tos {
-			dup = dup || t == to
-		}
-		if !dup {
+		if _, dup := seen[to]; !dup {
+			seen[to] = struct{}{}
 			tos = append(tos, to)
 		}
 	}

@@ -172,8 +172,11 @@ func (c *Cluster) controlFault(r *http.Request) error {
 		return err
 	}
 	for _, in := range targets {
-		f, _ := apply(in.Fault())
-		if err := in.SetFaultErr(f); err != nil {
+		err := in.updateFault(func(f Fault) Fault {
+			f, _ = apply(f) // the mode was checked above
+			return f
+		})
+		if err != nil {
 			return fmt.Errorf("instance %d: %w", in.index, err)
 		}
 	}

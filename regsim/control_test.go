@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -243,4 +245,36 @@ func TestCountersConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestControlConcurrentFaults: control requests that arrive together, each
+// switching on another fault of the same instance, all take effect; none
+// overwrites another with the instance's faults as it read them before.
+func TestControlConcurrentFaults(t *testing.T) {
+	c, err := NewCluster(Config{Users: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := c.controlHandler()
+	post := func(query string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/fault?instance=0&"+query, nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("POST /fault?%s: %d %s", query, rec.Code, rec.Body)
+		}
+	}
+	for range 300 {
+		c.Instance(0).SetFault(Fault{})
+		var wg sync.WaitGroup
+		for _, q := range []string{"mode=latency&latency=100ms", "mode=error-rate&rate=0.5", "mode=reset", "mode=hang"} {
+			wg.Go(func() { post(q) })
+		}
+		wg.Wait()
+		want := Fault{Latency: 100 * time.Millisecond, ErrorRate: 0.5, Reset: true, Hang: true}
+		if got := c.Instance(0).Fault(); got != want {
+			t.Fatalf("after four concurrent control requests the fault is %+v, want %+v", got, want)
+		}
+	}
+	c.Instance(0).SetFault(Fault{})
 }

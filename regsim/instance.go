@@ -28,7 +28,7 @@ type Instance struct {
 	requests atomic.Int64 // API requests
 	open     atomic.Int64 // open connections (or in-memory requests)
 
-	mu     sync.Mutex   // guards addr, srv, closed
+	mu     sync.Mutex   // guards addr, srv, closed, and serializes fault changes
 	addr   string       // listen address; "" without sockets
 	srv    *http.Server // nil while down or without sockets
 	closed bool
@@ -71,9 +71,21 @@ func (in *Instance) SetFault(f Fault) {
 // SetFaultErr is SetFault that returns the error of listening again after
 // Down was cleared, or ErrClosed after Close (the fault is still recorded).
 func (in *Instance) SetFaultErr(f Fault) error {
-	f = f.normalized()
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	return in.setFaultLocked(f)
+}
+
+// updateFault replaces the instance's faults by fn's change of them, as
+// one step: two updates at once (two control requests) both take effect.
+func (in *Instance) updateFault(fn func(Fault) Fault) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.setFaultLocked(fn(in.Fault()))
+}
+
+func (in *Instance) setFaultLocked(f Fault) error {
+	f = f.normalized()
 	old := in.fault.Swap(newFaultState(f))
 	// Close the listener before waking waiting requests, so that a request
 	// woken by Down finds the connections going.
