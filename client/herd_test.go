@@ -114,6 +114,15 @@ func runHerd(t *testing.T, clients, queueEvery int, disableJitter bool) herdResu
 }
 
 func TestHerd(t *testing.T) {
+	if raceDetector {
+		// Two fleets of 1,000 clients whose poll timers fire together in a
+		// synctest bubble crash the race detector's runtime about one run
+		// in five here (ThreadSanitizer CHECK failed / SIGSEGV in its stack
+		// depot; golang/go#78156, open): not a race of this code, and the
+		// smaller synctest tests of the same loops run under -race. make
+		// test runs this test again without -race.
+		t.Skip("crashes the race detector's runtime (golang/go#78156); make test runs it without -race")
+	}
 	clients := 1000
 	if testing.Short() {
 		clients = 200
