@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -43,27 +42,10 @@ func runHerd(t *testing.T, clients, queueEvery int, disableJitter bool) herdResu
 		defer cl.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		cs := make([]*Client, clients)
-		for i := range cs {
-			c, err := New(Config{
-				URLs:          cl.URLs(),
-				Username:      fmt.Sprintf("user%d", i),
-				Password:      regsim.DefaultPassword,
-				HTTPClient:    &http.Client{Transport: cl.Transport()},
-				PollInterval:  interval,
-				DisableJitter: disableJitter,
-				Seed:          uint64(i + 1),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			setup(t, c)
-			if err := c.StartPolling(ctx, func(context.Context, Message) {}); err != nil {
-				t.Fatal(err)
-			}
-			cs[i] = c
-		}
+		cs := pollingFleet(ctx, t, cl, clients, func(c *Config) {
+			c.PollInterval = interval
+			c.DisableJitter = disableJitter
+		})
 		time.Sleep(outageAt)
 		for i := range cl.Len() {
 			cl.Instance(i).SetFault(regsim.Fault{Down: true})

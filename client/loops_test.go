@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -151,19 +150,7 @@ func TestGreenAgainInProportionToOutage(t *testing.T) {
 		defer cl.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		cs := make([]*Client, clients)
-		for i := range cs {
-			cfg := testConfig(cl, nil)
-			cfg.Username = "user" + strconv.Itoa(i)
-			cfg.PollInterval = 10 * time.Second
-			cfg.Seed = uint64(i + 1)
-			c := newClient(t, cfg)
-			setup(t, c)
-			if err := c.StartPolling(ctx, func(context.Context, Message) {}); err != nil {
-				t.Fatal(err)
-			}
-			cs[i] = c
-		}
+		cs := pollingFleet(ctx, t, cl, clients, func(c *Config) { c.PollInterval = 10 * time.Second })
 		time.Sleep(time.Minute)
 		for i := range cl.Len() {
 			cl.Instance(i).SetFault(regsim.Fault{Down: true})

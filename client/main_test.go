@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,27 @@ func newClient(t testing.TB, cfg Config) *Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// pollingFleet returns n clients of cl, logged in as user0… with a device,
+// each polling with ctx and configured further by conf; they are closed
+// with the test.
+func pollingFleet(ctx context.Context, t testing.TB, cl *regsim.Cluster, n int, conf func(*Config)) []*Client {
+	t.Helper()
+	cs := make([]*Client, n)
+	for i := range cs {
+		cfg := testConfig(cl, nil)
+		cfg.Username = "user" + strconv.Itoa(i)
+		cfg.Seed = uint64(i + 1)
+		conf(&cfg)
+		c := newClient(t, cfg)
+		setup(t, c)
+		if err := c.StartPolling(ctx, func(context.Context, Message) {}); err != nil {
+			t.Fatal(err)
+		}
+		cs[i] = c
+	}
+	return cs
 }
 
 // setup logs in and registers a device.

@@ -223,6 +223,23 @@ func TestRunOutageNaiveHerd(t *testing.T) {
 	}
 }
 
+// outageRun is the run of the delivery tests on cl: clients polling every
+// 2 s and inviting 12 times a minute for 20 s, an outage of mode from 5 s
+// to 10 s, and a drain phase with room for the SDK's recovery spread.
+func outageRun(cl *regsim.Cluster, clients int, mode string) Config {
+	return Config{
+		memCluster:   cl,
+		Clients:      clients,
+		RampUp:       time.Second,
+		Duration:     20 * time.Second,
+		PollInterval: 2 * time.Second,
+		InviteRate:   12,
+		Outages:      []Outage{{Mode: mode, At: 5 * time.Second, Duration: 5 * time.Second}},
+		DrainTimeout: 2 * time.Minute,
+		Seed:         11,
+	}
+}
+
 // TestRunDeliversExactlyOnceAcrossOutage: invitations sent while the
 // cluster fails wait in the clients' outboxes (or, with hang, in their
 // calls) and, once it is back and the drain phase has run, every invitation
@@ -237,17 +254,7 @@ func TestRunDeliversExactlyOnceAcrossOutage(t *testing.T) {
 				const clients = 60
 				cl := memCluster(t, regsim.Config{Instances: 2, Users: clients, PollInterval: 2 * time.Second})
 				defer cl.Close()
-				r, err := Run(t.Context(), Config{
-					memCluster:   cl,
-					Clients:      clients,
-					RampUp:       time.Second,
-					Duration:     20 * time.Second,
-					PollInterval: 2 * time.Second,
-					InviteRate:   12,
-					Outages:      []Outage{{Mode: mode, At: 5 * time.Second, Duration: 5 * time.Second}},
-					DrainTimeout: 2 * time.Minute,
-					Seed:         11,
-				})
+				r, err := Run(t.Context(), outageRun(cl, clients, mode))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -363,22 +370,13 @@ func TestRunDurableOutboxes(t *testing.T) {
 		cl := memCluster(t, regsim.Config{Instances: 2, Users: 10, PollInterval: 2 * time.Second})
 		defer cl.Close()
 		dbs := 0 // the most outbox files seen during the run
-		r, err := Run(t.Context(), Config{
-			Progress: func(Live) {
-				files, _ := filepath.Glob(filepath.Join(dir, "run-*", "user*.db"))
-				dbs = max(dbs, len(files))
-			},
-			memCluster:   cl,
-			OutboxDir:    dir,
-			Clients:      10,
-			RampUp:       time.Second,
-			Duration:     20 * time.Second,
-			PollInterval: 2 * time.Second,
-			InviteRate:   12,
-			Outages:      []Outage{{Mode: OutageDown, At: 5 * time.Second, Duration: 5 * time.Second}},
-			DrainTimeout: 3 * time.Minute,
-			Seed:         11,
-		})
+		cfg := outageRun(cl, 10, OutageDown)
+		cfg.OutboxDir = dir
+		cfg.Progress = func(Live) {
+			files, _ := filepath.Glob(filepath.Join(dir, "run-*", "user*.db"))
+			dbs = max(dbs, len(files))
+		}
+		r, err := Run(t.Context(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
