@@ -297,19 +297,21 @@ func (e *engine) setup() error {
 	// A client holds about one connection at a time, and up to one idle
 	// connection per endpoint it rotates over; the embedded cluster holds
 	// the other end of each in this process too. A durable outbox holds
-	// its database, WAL, shared-memory and lock files. Raise the limit
-	// towards the larger figure, and refuse to start below the smaller one.
+	// up to offline.MaxOpenFiles files, at least its database and WAL
+	// files once for its pool and once for its drain, its shared-memory
+	// and its lock file. Raise the limit towards the larger figures, and
+	// refuse to start below the smaller ones.
 	perProcess := uint64(1)
 	if e.cluster != nil {
 		perProcess = 2
 	}
-	perClient := uint64(0)
+	var outboxMost, outboxLeast uint64
 	if e.cfg.OutboxDir != "" {
-		perClient = 4
+		outboxMost, outboxLeast = offline.MaxOpenFiles, 6
 	}
 	owned := uint64(e.owned())
 	endpoints := uint64(min(len(e.urls)+len(e.cfg.BackupURLs), 4))
-	if err := raiseOpenFileLimit(256+owned*(endpoints*perProcess+perClient), 256+owned*(perProcess+perClient)); err != nil {
+	if err := raiseOpenFileLimit(256+owned*(endpoints*perProcess+outboxMost), 256+owned*(perProcess+outboxLeast)); err != nil {
 		return err
 	}
 	if err := e.makeOutboxDir(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/regfleet/regfleet/offline"
 	"github.com/regfleet/regfleet/regsim"
 )
 
@@ -223,6 +224,20 @@ func TestRunOutageNaiveHerd(t *testing.T) {
 	}
 }
 
+// openFilesUnder counts this process's open file descriptors on files
+// under dir (0 where /proc/self/fd does not exist).
+func openFilesUnder(dir string) int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && strings.HasPrefix(target, dir+string(filepath.Separator)) {
+			n++
+		}
+	}
+	return n
+}
+
 // outageRun is the run of the delivery tests on cl: clients polling every
 // 2 s and inviting 12 times a minute for 20 s, an outage of mode from 5 s
 // to 10 s, and a drain phase with room for the SDK's recovery spread.
@@ -365,16 +380,21 @@ func TestRunOpenModelCountsOnlyHandedOutSends(t *testing.T) {
 // exactly once after it, the report says the outboxes were durable, and
 // the run's files are gone afterwards.
 func TestRunDurableOutboxes(t *testing.T) {
-	dir := t.TempDir()
+	dir, err := filepath.EvalSymlinks(t.TempDir()) // as /proc/self/fd names it
+	if err != nil {
+		t.Fatal(err)
+	}
 	synctest.Test(t, func(t *testing.T) {
 		cl := memCluster(t, regsim.Config{Instances: 2, Users: 10, PollInterval: 2 * time.Second})
 		defer cl.Close()
 		dbs := 0 // the most outbox files seen during the run
+		fds := 0 // the most open files under dir during the run
 		cfg := outageRun(cl, 10, OutageDown)
 		cfg.OutboxDir = dir
 		cfg.Progress = func(Live) {
 			files, _ := filepath.Glob(filepath.Join(dir, "run-*", "user*.db"))
 			dbs = max(dbs, len(files))
+			fds = max(fds, openFilesUnder(dir))
 		}
 		r, err := Run(t.Context(), cfg)
 		if err != nil {
@@ -382,6 +402,11 @@ func TestRunDurableOutboxes(t *testing.T) {
 		}
 		if !r.Config.DurableOutbox || dbs != 10 {
 			t.Errorf("durable outboxes: report says %v, %d outbox files seen during the run, want 10", r.Config.DurableOutbox, dbs)
+		}
+		// The open-file limit the run asks for counts offline.MaxOpenFiles
+		// per client: more would fail a large run with EMFILE.
+		if fds > 10*offline.MaxOpenFiles {
+			t.Errorf("%d files open under the outbox directory for 10 clients, over offline.MaxOpenFiles (%d) each", fds, offline.MaxOpenFiles)
 		}
 		if len(r.Outages) != 1 || r.Outages[0].OutboxPeak == 0 {
 			t.Fatalf("no invitation queued during the outage: %+v", r.Outages)

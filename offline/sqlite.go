@@ -280,8 +280,8 @@ func openSQLStore(path string, busy time.Duration) (*sqlStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("offline: open outbox %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(4)
+	db.SetMaxOpenConns(poolConns)
+	db.SetMaxIdleConns(poolConns)
 	st := &sqlStore{db: db, path: path}
 	if err := st.check(); err != nil {
 		_ = db.Close()
@@ -300,6 +300,16 @@ func openSQLStore(path string, busy time.Duration) (*sqlStore, error) {
 	st.drain.SetMaxIdleConns(1)
 	return st, nil
 }
+
+// poolConns is the size of an open outbox's connection pool (readers and
+// enqueues); its drain has one connection of its own.
+const poolConns = 4
+
+// MaxOpenFiles is the most file descriptors an open SQLite outbox holds:
+// the database and WAL files of each of its connections (poolConns and
+// the drain's), its shared-memory file and its lock file. A process that
+// keeps many outboxes open sizes its open-file limit with it.
+const MaxOpenFiles = 2*(poolConns+1) + 2
 
 // create makes a new database at path atomically: the schema is written to
 // a temporary file that is linked into place only when complete, so a file
