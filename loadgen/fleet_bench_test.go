@@ -224,7 +224,7 @@ func BenchmarkSDKRequestCPU(b *testing.B) {
 }
 
 // BenchmarkFleetMemory runs a fleet of simulated clients (the engine of
-// Run, each client with its own connection pool, 10 s poll interval,
+// Run, each client with its own connection pool unless told otherwise, 10 s poll interval,
 // default invitation rate) against regsim in a child process, and reports
 // the resident memory per client once every client has logged in and
 // polled at least once, its breakdown (Go heap in use, the live heap after
@@ -232,7 +232,9 @@ func BenchmarkSDKRequestCPU(b *testing.B) {
 // and the schedule lag p99 of the
 // invitations. It takes about a minute, so it runs only with
 // LOADGEN_FLEET_BENCH=1; LOADGEN_FLEET_CLIENTS sets the fleet (default
-// 10000), LOADGEN_FLEET_HEAPPROFILE a file for a heap profile and
+// 10000), LOADGEN_FLEET_SHARED=1 the fleet's shared connection pool (the
+// default of cmd/loadgen) instead of a pool per client,
+// LOADGEN_FLEET_HEAPPROFILE a file for a heap profile and
 // LOADGEN_FLEET_GOROUTINES one for the goroutine stacks (text), both taken
 // at the measurement. It runs once whatever b.N is: use -benchtime 1x.
 //
@@ -266,7 +268,7 @@ func BenchmarkFleetMemory(b *testing.B) {
 		RampUp:        rampUp,
 		Duration:      total,
 		PollInterval:  poll,
-		ConnPerClient: true,
+		ConnPerClient: os.Getenv("LOADGEN_FLEET_SHARED") == "",
 		Seed:          1,
 		DrainTimeout:  10 * time.Second,
 	}
@@ -276,6 +278,9 @@ func BenchmarkFleetMemory(b *testing.B) {
 	}
 	e := newEngine(cfg)
 	e.urls = cfg.URLs
+	if !cfg.ConnPerClient {
+		e.shared = newTransport(clients, false) // what setup, bypassed here, would make
+	}
 	defer e.shutdown()
 
 	runtime.GC()
