@@ -4,6 +4,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/regfleet/regfleet/client"
+	"github.com/regfleet/regfleet/internal/wire"
 	"github.com/regfleet/regfleet/regsim"
 )
 
@@ -161,10 +163,11 @@ func benchClients(b *testing.B, urls []string, n int) []*client.Client {
 	return cs
 }
 
-// closedLoop makes b.N GetMessages calls in total, each client calling in a
-// closed loop (the next call when the previous one returned), and reports
-// the process's CPU per request and, when child is set, the server's.
-func closedLoop(b *testing.B, cs []*client.Client, child *regsimChild) {
+// closedLoop makes b.N calls in total, call(ctx, i) for each of n
+// clients calling in a closed loop (the next call when the previous one
+// returned), and reports the process's CPU per request and, when child is
+// set, the server's.
+func closedLoop(b *testing.B, n int, call func(ctx context.Context, i int) error, child *regsimChild) {
 	ctx := b.Context()
 	var left, failed atomic.Int64
 	left.Store(int64(b.N))
@@ -176,10 +179,10 @@ func closedLoop(b *testing.B, cs []*client.Client, child *regsimChild) {
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	var wg sync.WaitGroup
-	for _, c := range cs {
+	for i := range n {
 		wg.Go(func() {
 			for left.Add(-1) >= 0 {
-				if _, err := c.GetMessages(ctx, 0); err != nil {
+				if err := call(ctx, i); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err)
 				}
@@ -199,6 +202,92 @@ func closedLoop(b *testing.B, cs []*client.Client, child *regsimChild) {
 	}
 }
 
+// sdkCalls is closedLoop's call for the clients cs: GetMessages.
+func sdkCalls(cs []*client.Client) func(context.Context, int) error {
+	return func(ctx context.Context, i int) error {
+		_, err := cs[i].GetMessages(ctx, 0)
+		return err
+	}
+}
+
+// bareClient makes the same getmessages round trip as the SDK with net/http
+// alone: encode, POST, read the bounded reply, decode; no retries, endpoint
+// choice or reachability state. It is the floor the SDK's figure stands on.
+type bareClient struct {
+	hc           *http.Client
+	url          string
+	session, dev string
+}
+
+// newBareClients logs n users in and registers a device each, with bare
+// requests, each client on its own transport.
+func newBareClients(b *testing.B, url string, n int) []*bareClient {
+	b.Helper()
+	cs := make([]*bareClient, n)
+	for i := range cs {
+		tr := newTransport(2, false)
+		b.Cleanup(tr.CloseIdleConnections)
+		c := &bareClient{hc: &http.Client{Transport: tr}, url: url}
+		rep, err := c.call(b.Context(), &wire.Request{Command: wire.CmdLoginUser, Fields: []wire.Field{
+			{Name: "username", Value: "user" + strconv.Itoa(i)}, {Name: "password", Value: regsim.DefaultPassword}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.session, _ = rep.Get("session")
+		rep, err = c.call(b.Context(), &wire.Request{Command: wire.CmdRegisterDevice, Session: c.session, RequestID: "bench-" + strconv.Itoa(i), Fields: []wire.Field{
+			{Name: "devicename", Value: "bench"}, {Name: "publickey", Value: "pk"}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.dev, _ = rep.Get("deviceid")
+		cs[i] = c
+	}
+	return cs
+}
+
+func (c *bareClient) call(ctx context.Context, r *wire.Request) (*wire.Reply, error) {
+	r.RequestTime = time.Now().Unix()
+	body, err := wire.EncodeRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+wire.APIPath, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", wire.ContentType)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxBodySize+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	rep, err := wire.DecodeReply(data)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Exception != nil {
+		return nil, rep.Exception
+	}
+	return rep, nil
+}
+
+// bareCalls is closedLoop's call for the bare clients cs: getmessages.
+func bareCalls(cs []*bareClient) func(context.Context, int) error {
+	return func(ctx context.Context, i int) error {
+		c := cs[i]
+		_, err := c.call(ctx, &wire.Request{Command: wire.CmdGetMessages, Session: c.session,
+			Fields: []wire.Field{{Name: "deviceid", Value: c.dev}, {Name: "max", Value: "0"}}})
+		return err
+	}
+}
+
 // BenchmarkSDKRequestCPU measures the CPU time per request of the full SDK
 // (client.Client.GetMessages: checksum, XML encode and decode, retry and
 // endpoint bookkeeping, net/http) in closed loops of 8 clients against
@@ -206,13 +295,18 @@ func closedLoop(b *testing.B, cs []*client.Client, child *regsimChild) {
 // and cpu-µs/req is the client side alone (the benchmark harness included);
 // server-cpu-µs/req is the server's, at 10 ms resolution. With
 // regsim=inproc both run in this process and cpu-µs/req is their sum.
+// regsim=child/bare-nethttp makes the same round trips with net/http alone
+// (encode, POST, read, decode): the floor under the SDK's figure, measured
+// in the same run.
 // Use a fixed -benchtime such as 20000x: CPU per request is what it
 // reports, wall time per request depends on the other load of the machine.
 func BenchmarkSDKRequestCPU(b *testing.B) {
 	const clients = 8
 	child := startRegsimChild(b, clients, time.Minute)
 	cs := benchClients(b, []string{child.url}, clients)
-	b.Run("regsim=child", func(b *testing.B) { closedLoop(b, cs, child) })
+	b.Run("regsim=child", func(b *testing.B) { closedLoop(b, clients, sdkCalls(cs), child) })
+	bare := newBareClients(b, child.url, clients)
+	b.Run("regsim=child/bare-nethttp", func(b *testing.B) { closedLoop(b, clients, bareCalls(bare), child) })
 
 	cl, err := regsim.Start(regsim.Config{Users: clients}, regsim.StartOptions{ControlAddr: "-"})
 	if err != nil {
@@ -220,7 +314,7 @@ func BenchmarkSDKRequestCPU(b *testing.B) {
 	}
 	b.Cleanup(func() { cl.Close() })
 	inproc := benchClients(b, cl.URLs(), clients)
-	b.Run("regsim=inproc", func(b *testing.B) { closedLoop(b, inproc, nil) })
+	b.Run("regsim=inproc", func(b *testing.B) { closedLoop(b, clients, sdkCalls(inproc), nil) })
 }
 
 // BenchmarkFleetMemory runs a fleet of simulated clients (the engine of
