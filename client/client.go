@@ -362,8 +362,7 @@ type Client struct {
 	loginSem chan struct{} // capacity 1: one login at a time, waited on with the caller's ctx
 
 	drainer drainer                  // runs the outbox drains
-	poll    atomic.Pointer[pollLoop] // the running poll loop, if any
-	polling atomic.Bool              // StartPolling's loop runs
+	poll    atomic.Pointer[pollLoop] // the running poll loop, nil when none runs
 
 	stats clientStats
 

@@ -120,7 +120,7 @@ func newID() string { return strings.ToLower(crand.Text()) }
 // and device registration, say) has no other probe, so its calls go to the
 // network and turn the light Green again when they get through.
 func (c *Client) failFast() bool {
-	return State(c.state.level.Load()) == Red && c.polling.Load()
+	return State(c.state.level.Load()) == Red && c.poll.Load() != nil
 }
 
 // exec sends o with the session, logging in lazily and once more when the

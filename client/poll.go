@@ -35,11 +35,12 @@ func (c *Client) StartPolling(ctx context.Context, handler Handler) error {
 	if c.DeviceID() == "" {
 		return ErrNoDevice
 	}
-	if !c.polling.CompareAndSwap(false, true) {
+	l := &pollLoop{c: c, h: handler, p: poller{seen: newIDSet(maxSeen)}}
+	l.ctx, l.cancel = context.WithCancel(ctx) // before l is visible: Close may end it at once
+	if !c.poll.CompareAndSwap(nil, l) {
+		l.cancel()
 		return ErrPolling
 	}
-	l := &pollLoop{c: c, h: handler, p: poller{seen: newIDSet(maxSeen)}}
-	l.ctx, l.cancel = context.WithCancel(ctx)
 	first := time.Duration(0)
 	if !c.cfg.DisableJitter {
 		first = c.randDuration(c.cfg.PollInterval)
@@ -48,11 +49,10 @@ func (c *Client) StartPolling(ctx context.Context, handler Handler) error {
 	defer c.lifeMu.Unlock()
 	if c.closing {
 		l.cancel()
-		c.polling.Store(false)
+		c.poll.Store(nil)
 		return ErrClosed
 	}
 	c.wg.Add(1) // the loop, until finish
-	c.poll.Store(l)
 	// Both under l.mu: end (on ctx's end, maybe at once) then finds the
 	// timer armed and stops it, and tick finds stopAfter set.
 	l.mu.Lock()
@@ -178,8 +178,7 @@ func (l *pollLoop) finishLocked() {
 	l.ended = true
 	l.stopAfter() // first: cancel must not start end on a goroutine of its own
 	l.cancel()
-	l.c.poll.CompareAndSwap(l, nil)
-	l.c.polling.Store(false)
+	l.c.poll.Store(nil) // l is the loop poll holds: the next StartPolling may begin
 	l.c.wg.Done()
 }
 

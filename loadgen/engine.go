@@ -248,14 +248,10 @@ type engine struct {
 	cfg     Config
 	log     *slog.Logger
 	cluster *regsim.Cluster
-	// ownCluster: the engine started cluster and closes it.
-	ownCluster bool
-	// memRT, with Config.memCluster, is the clients' in-memory transport.
-	memRT  http.RoundTripper
-	urls   []string
-	rec    *Recorder
-	shared *http.Transport
-	start  time.Time // of the run; set before any goroutine starts
+	urls    []string
+	rec     *Recorder
+	shared  *http.Transport
+	start   time.Time // of the run; set before any goroutine starts
 
 	mu   sync.Mutex // guards sims
 	sims []*sim
@@ -276,7 +272,7 @@ type engine struct {
 func (e *engine) setup() error {
 	e.urls = e.cfg.URLs
 	if m := e.cfg.memCluster; m != nil {
-		e.cluster, e.ownCluster, e.urls, e.memRT = m, false, m.URLs(), m.Transport()
+		e.cluster, e.urls = m, m.URLs()
 		return e.makeOutboxDir()
 	}
 	if len(e.urls) == 0 {
@@ -291,8 +287,7 @@ func (e *engine) setup() error {
 		if err != nil {
 			return fmt.Errorf("loadgen: start the embedded cluster: %w", err)
 		}
-		e.cluster, e.ownCluster = c, true
-		e.urls = c.URLs()
+		e.cluster, e.urls = c, c.URLs()
 	}
 	// A client holds about one connection at a time, and up to one idle
 	// connection per endpoint it rotates over; the embedded cluster holds
@@ -372,7 +367,7 @@ func (e *engine) shutdown() {
 	if e.shared != nil {
 		e.shared.CloseIdleConnections()
 	}
-	if e.cluster != nil && e.ownCluster {
+	if e.cluster != nil && e.cfg.memCluster == nil { // the caller closes a memCluster
 		e.cluster.Close()
 	}
 	if e.outboxDir != "" {
@@ -606,26 +601,13 @@ func (e *engine) drainPhase(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.DrainTimeout)
 	defer cancel()
 	for {
-		d := e.delivery()
-		if d.Received >= d.Accepted && e.queued() == 0 {
+		if d := e.delivery(); d.Received >= d.Accepted && d.Queued == 0 {
 			return
 		}
 		if sleepCtx(ctx, 250*time.Millisecond) != nil {
 			return
 		}
 	}
-}
-
-func (e *engine) queued() int64 {
-	e.mu.Lock()
-	sims := slices.Clone(e.sims)
-	e.mu.Unlock()
-	var n int64
-	for _, s := range sims {
-		q, _ := s.ob.Len(context.Background())
-		n += int64(q)
-	}
-	return n
 }
 
 // delivery accounts for the invitations so far: accepted are those created
@@ -814,8 +796,8 @@ func (e *engine) newSim(idx int) (*sim, error) {
 	}
 	var rt http.RoundTripper = e.shared
 	switch {
-	case e.memRT != nil:
-		rt = e.memRT
+	case e.cfg.memCluster != nil:
+		rt = e.cfg.memCluster.Transport()
 	case e.cfg.ConnPerClient:
 		s.trans = newTransport(2, e.tls())
 		rt = s.trans

@@ -307,6 +307,19 @@ func (r *Report) ErrorRatio() float64 {
 // CommandNames returns the report's commands, sorted.
 func (r *Report) CommandNames() []string { return slices.Sorted(maps.Keys(r.Commands)) }
 
+// named returns the figures of command name or, when no command has that
+// name, of the user operation, with which of the two it is; nil if
+// neither.
+func (r *Report) named(name string) (c *CommandStats, kind string) {
+	if c, ok := r.Commands[name]; ok {
+		return c, "command"
+	}
+	if c, ok := r.Operations[name]; ok {
+		return c, "operation"
+	}
+	return nil, ""
+}
+
 // OperationNames returns the report's user operations, sorted.
 func (r *Report) OperationNames() []string { return slices.Sorted(maps.Keys(r.Operations)) }
 
@@ -315,13 +328,11 @@ func (r *Report) OperationNames() []string { return slices.Sorted(maps.Keys(r.Op
 // not included) when cmd is "". An unknown name yields an empty histogram.
 func (r *Report) Histogram(cmd string) (*hdr.Histogram, error) {
 	if cmd != "" {
-		if c, ok := r.Commands[cmd]; ok {
-			return r.decode(c.Hist, "command "+cmd)
+		c, kind := r.named(cmd)
+		if c == nil {
+			return newHistogram(), nil
 		}
-		if c, ok := r.Operations[cmd]; ok {
-			return r.decode(c.Hist, "operation "+cmd)
-		}
-		return newHistogram(), nil
+		return r.decode(c.Hist, kind+" "+cmd)
 	}
 	all := newHistogram()
 	for _, name := range r.CommandNames() {

@@ -384,11 +384,8 @@ func (t Threshold) Measure(r *Report) (v float64, reason string) {
 	}
 	var requests, errs int64
 	if t.Command != "" {
-		c, ok := r.Commands[t.Command]
-		if !ok {
-			c, ok = r.Operations[t.Command]
-		}
-		if !ok {
+		c, _ := r.named(t.Command)
+		if c == nil {
 			return 0, unknownName(r, t.Command)
 		}
 		requests, errs = c.Requests, c.Errors

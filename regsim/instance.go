@@ -71,9 +71,7 @@ func (in *Instance) SetFault(f Fault) {
 // SetFaultErr is SetFault that returns the error of listening again after
 // Down was cleared, or ErrClosed after Close (the fault is still recorded).
 func (in *Instance) SetFaultErr(f Fault) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.setFaultLocked(f)
+	return in.updateFault(func(Fault) Fault { return f })
 }
 
 // updateFault replaces the instance's faults by fn's change of them, as
@@ -81,11 +79,7 @@ func (in *Instance) SetFaultErr(f Fault) error {
 func (in *Instance) updateFault(fn func(Fault) Fault) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.setFaultLocked(fn(in.Fault()))
-}
-
-func (in *Instance) setFaultLocked(f Fault) error {
-	f = f.normalized()
+	f := fn(in.Fault()).normalized()
 	old := in.fault.Swap(newFaultState(f))
 	// Close the listener before waking waiting requests, so that a request
 	// woken by Down finds the connections going.
