@@ -30,7 +30,7 @@ func BenchmarkPick(b *testing.B) {
 	c := pickClient(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if e, _ := c.pool.pick(0); e == nil {
+		if e := c.pool.pick(0, false); e == nil {
 			b.Fatal("no endpoint")
 		}
 	}
@@ -41,7 +41,7 @@ func BenchmarkPickParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if e, _ := c.pool.pick(0); e == nil {
+			if e := c.pool.pick(0, false); e == nil {
 				b.Fatal("no endpoint")
 			}
 		}

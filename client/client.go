@@ -45,8 +45,15 @@ const (
 	DefaultRetryWaitMin = 50 * time.Millisecond
 	// DefaultRetryWaitMax caps the backoff between attempts of one call.
 	DefaultRetryWaitMax = 2 * time.Second
-	// DefaultMaxRetryAfter caps a server's Retry-After.
-	DefaultMaxRetryAfter = 5 * time.Minute
+	// DefaultMaxRetryAfter caps a server's Retry-After: a desktop user
+	// cannot wait minutes because one reply asked for it.
+	DefaultMaxRetryAfter = time.Minute
+	// DefaultHedgeDelay is how long an attempt waits for a reply before
+	// the same request goes to another healthy endpoint too (a hedge).
+	// Under a second, so that a host that accepts connections and never
+	// answers costs a user well under a second while another endpoint
+	// answers.
+	DefaultHedgeDelay = 750 * time.Millisecond
 	// DefaultRetryBudget is the share of calls that may be retried within
 	// the budget window.
 	DefaultRetryBudget = 0.2
@@ -146,6 +153,15 @@ type Config struct {
 	RetryWaitMax time.Duration
 	// MaxRetryAfter caps a server's Retry-After.
 	MaxRetryAfter time.Duration
+	// HedgeDelay is how long an attempt waits for a reply before the
+	// same request is also sent to the next healthy endpoint; the first
+	// reply wins and the other request is canceled. An endpoint that lost
+	// a hedge counts a failure (FailureThreshold of them eject it). Every
+	// mutating command carries a requestid the server de-duplicates, so a
+	// hedge never applies a change twice. Hedges count against the retry
+	// budget. 0 means DefaultHedgeDelay; a negative value switches
+	// hedging off.
+	HedgeDelay time.Duration
 	// RetryBudget is the share of calls (in (0, 1]) that may be retried
 	// within RetryBudgetWindow; RetryBudgetMin retries are always allowed.
 	RetryBudget       float64
@@ -284,6 +300,12 @@ func (c Config) validate() (*config, error) {
 			*f.v = f.def
 		}
 	}
+	switch {
+	case cfg.HedgeDelay == 0:
+		cfg.HedgeDelay = DefaultHedgeDelay
+	case cfg.HedgeDelay < 0:
+		cfg.HedgeDelay = 0 // off
+	}
 	if cfg.PollMaxInterval < cfg.PollInterval {
 		return nil, invalid("PollMaxInterval", "%v is below PollInterval %v", cfg.PollMaxInterval, cfg.PollInterval)
 	}
@@ -345,6 +367,7 @@ type Client struct {
 	cfg    *config
 	log    *slog.Logger
 	httpc  *http.Client
+	rt     http.RoundTripper // the transport of every attempt and probe
 	pool   *pool
 	state  *stateHolder
 	budget *retryBudget
@@ -358,7 +381,7 @@ type Client struct {
 
 	session  atomic.Pointer[string]
 	deviceID atomic.Pointer[string]
-	password atomic.Pointer[string]
+	creds    atomic.Pointer[credentials]
 	loginSem chan struct{} // capacity 1: one login at a time, waited on with the caller's ctx
 
 	drainer drainer                  // runs the outbox drains
@@ -376,7 +399,7 @@ type Client struct {
 }
 
 type clientStats struct {
-	calls, attempts, retries, denied atomic.Int64
+	calls, attempts, retries, hedges, denied atomic.Int64
 }
 
 // New validates cfg and returns a Client. A bad field fails with an error
@@ -412,11 +435,13 @@ func New(cfg Config) (*Client, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
+	// Each call is the RoundTripper of its attempts over rt (see
+	// call.RoundTrip): it bounds each attempt and hedges. go-retryablehttp
+	// then never reaches rt's CloseIdleConnections, which it would call
+	// after every failed call.
+	c.rt = rt
 	c.httpc = &http.Client{
-		// The attempt timeout is applied by the transport wrapper rather
-		// than http.Client.Timeout: with a wrapped transport net/http
-		// would run a timer goroutine per request.
-		Transport: noCloseIdle{rt: rt, timeout: vc.AttemptTimeout},
+		Transport: rt,
 		Jar:       base.Jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -433,9 +458,8 @@ func New(cfg Config) (*Client, error) {
 		d := vc.DeviceID
 		c.deviceID.Store(&d)
 	}
-	if vc.Password != "" {
-		p := vc.Password
-		c.password.Store(&p)
+	if vc.Username != "" {
+		c.creds.Store(&credentials{username: vc.Username, password: vc.Password})
 	}
 	c.outbox = vc.Outbox
 	if c.outbox == nil {
@@ -447,11 +471,15 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Close stops the poll loop, the outbox drain and the subscribers, waits
-// for them, and closes the outbox if the Client created it. Calls the
-// application has in progress run to their end (bounded by their context,
-// AttemptTimeout and MaxAttempts); later calls fail with ErrClosed. Close
-// is idempotent.
+// Close cancels the calls in flight (they return ErrClosed), stops the
+// poll loop and the outbox drain and waits for them, moves the state to
+// Shutdown (subscribers see it) and stops the subscribers without waiting
+// for a callback that blocks, and closes the outbox if the Client created
+// it. The default in-memory outbox cannot keep what it holds: Close then
+// returns an error naming how many queued items are lost (and logs it), so
+// an application that must not lose them passes a durable outbox in
+// Config.Outbox. Later calls fail with ErrClosed. Close is idempotent and
+// returns the same error each time.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.lifeMu.Lock()
@@ -463,8 +491,8 @@ func (c *Client) Close() error {
 			l.end()
 		}
 		c.pool.close()
+		c.state.close(c.log)
 		c.wg.Wait()
-		c.state.close()
 		if c.ownOutbox {
 			c.closeErr = c.outbox.Close()
 		}
@@ -473,6 +501,18 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) closed() bool { return c.ctx.Err() != nil }
+
+// track counts work of the Client's that Close must wait for (a probe);
+// false once Close has begun.
+func (c *Client) track() bool {
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
 
 // randUint64 draws from the client's seeded source.
 func (c *Client) randUint64() uint64 {
@@ -501,35 +541,6 @@ func (c *Client) randFloat() float64 {
 	return v
 }
 
-// noCloseIdle hides the transport's CloseIdleConnections from
-// go-retryablehttp, which would otherwise close the shared idle pool after
-// every failed call. It also bounds each attempt, reply body included, by
-// timeout (when positive).
-type noCloseIdle struct {
-	rt      http.RoundTripper
-	timeout time.Duration
-}
-
-// RoundTrip passes r to the wrapped transport under a deadline of timeout
-// that ends when the reply body is closed.
-func (t noCloseIdle) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.timeout <= 0 {
-		return t.rt.RoundTrip(r)
-	}
-	if dl, ok := r.Context().Deadline(); ok && !time.Now().Add(t.timeout).Before(dl) {
-		// The caller's deadline comes first: it already bounds the attempt.
-		return t.rt.RoundTrip(r)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
-	resp, err := t.rt.RoundTrip(r.WithContext(ctx))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
 // cancelBody is a reply body that ends its attempt's deadline when closed.
 type cancelBody struct {
 	io.ReadCloser
@@ -548,7 +559,8 @@ type Stats struct {
 	Calls         int64 // calls that went to the network
 	Attempts      int64 // attempts (requests sent)
 	Retries       int64 // attempts after the first of a call
-	RetriesDenied int64 // retries the budget refused
+	Hedges        int64 // hedge requests (see Config.HedgeDelay)
+	RetriesDenied int64 // retries, hedges and probes the budget refused
 	Endpoints     []EndpointStats
 }
 
@@ -556,10 +568,10 @@ type Stats struct {
 type EndpointStats struct {
 	URL       string // redacted base URL
 	Tier      Tier
-	Healthy   bool // in rotation (not ejected, not waiting for a trial)
-	Ejected   bool
-	Requests  int64 // attempts sent to it
-	Trials    int64 // trial calls after an ejection
+	Healthy   bool // in rotation
+	Ejected   bool // out of rotation until a probe or a call finds it healthy
+	Requests  int64 // attempts sent to it (hedges included)
+	Probes    int64 // health probes (after an ejection, and by Probe)
 	Ejections int64
 }
 
@@ -569,6 +581,7 @@ func (c *Client) Stats() Stats {
 		Calls:         c.stats.calls.Load(),
 		Attempts:      c.stats.attempts.Load(),
 		Retries:       c.stats.retries.Load(),
+		Hedges:        c.stats.hedges.Load(),
 		RetriesDenied: c.stats.denied.Load(),
 	}
 	for _, e := range c.pool.all {
@@ -579,7 +592,7 @@ func (c *Client) Stats() Stats {
 			Healthy:   st == epHealthy,
 			Ejected:   st == epEjected,
 			Requests:  e.requests.Load(),
-			Trials:    e.trials.Load(),
+			Probes:    e.probes.Load(),
 			Ejections: e.ejections.Load(),
 		})
 	}

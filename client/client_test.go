@@ -146,16 +146,17 @@ func TestOneInstanceFailing(t *testing.T) {
 				st := c.Stats()
 				bad := st.Endpoints[1]
 				bad.Requests -= base
-				if bad.Ejections < 2 || bad.Trials < 1 {
-					t.Fatalf("dead endpoint: %+v; want repeated ejections and trials", bad)
+				if bad.Ejections < 2 || bad.Probes < 1 {
+					t.Fatalf("dead endpoint: %+v; want repeated ejections and probes", bad)
 				}
 				// Before the first ejection it took its round-robin share until
-				// the threshold; afterwards only trial calls.
-				if want := tc.first + bad.Trials; bad.Requests != want {
-					t.Errorf("dead endpoint got %d attempts, want %d (%d before ejection + %d trials)", bad.Requests, want, tc.first, bad.Trials)
+				// the threshold; afterwards no user's call, only probes off
+				// the users' path.
+				if bad.Requests != tc.first {
+					t.Errorf("dead endpoint got %d attempts, want %d (its share before the ejection)", bad.Requests, tc.first)
 				}
-				if bad.Trials > bad.Ejections {
-					t.Errorf("%d trials for %d ejections", bad.Trials, bad.Ejections)
+				if bad.Probes > bad.Ejections {
+					t.Errorf("%d probes for %d ejections", bad.Probes, bad.Ejections)
 				}
 				if s := c.State(); s.Level != Green || s.Healthy != 2 {
 					t.Errorf("state %+v, want green with 2 healthy", s)

@@ -36,15 +36,15 @@ type endpoint struct {
 	idx  int
 	bit  uint64
 	tier Tier
-	name string   // redacted base URL
-	api  *url.URL // base + wire.APIPath; read-only after newPool
+	name   string   // redacted base URL
+	api    *url.URL // base + wire.APIPath; read-only after newPool
+	health *url.URL // base + "/healthz"; read-only after newPool
 
-	state     atomic.Int32 // epHealthy, epEjected or epTrial
-	trialBusy atomic.Bool  // a trial call is in flight
-	fails     atomic.Int32 // consecutive transient failures
+	state atomic.Int32 // epHealthy or epEjected
+	fails atomic.Int32 // consecutive transient failures
 
 	requests  atomic.Int64
-	trials    atomic.Int64
+	probes    atomic.Int64
 	ejections atomic.Int64
 
 	// Guarded by pool.mu.
@@ -58,8 +58,7 @@ type endpoint struct {
 // snapshot is an immutable view of the endpoints that may take calls. A new
 // one is published with an atomic pointer swap whenever health changes.
 type snapshot struct {
-	// tiers holds, per tier (primary, backup), the endpoints in rotation:
-	// healthy ones and those waiting for their trial call.
+	// tiers holds, per tier (primary, backup), the healthy endpoints.
 	tiers   [2][]*endpoint
 	serving Tier   // best tier with a healthy endpoint
 	healthy int    // healthy endpoints, all tiers
@@ -85,9 +84,10 @@ type pool struct {
 func newPool(c *Client, primaries, backups []*url.URL, start uint64) *pool {
 	p := &pool{c: c}
 	add := func(u *url.URL, tier Tier) {
-		api := *u
+		api, health := *u, *u
 		api.Path = u.Path + wire.APIPath
-		e := &endpoint{idx: len(p.all), tier: tier, name: redactURL(u), api: &api}
+		health.Path = u.Path + healthPath
+		e := &endpoint{idx: len(p.all), tier: tier, name: redactURL(u), api: &api, health: &health}
 		e.bit = 1 << uint(e.idx)
 		p.mask |= e.bit
 		p.all = append(p.all, e)
@@ -114,17 +114,13 @@ func (p *pool) rebuildLocked() *snapshot {
 		if e.tier == TierBackup {
 			t = 1
 		}
-		switch e.state.Load() {
-		case epHealthy:
+		if e.state.Load() == epHealthy {
 			s.tiers[t] = append(s.tiers[t], e)
 			s.healthy++
 			if s.serving == TierNone || e.tier < s.serving {
 				s.serving = e.tier
 			}
-		case epTrial:
-			s.tiers[t] = append(s.tiers[t], e)
-			s.ejected |= e.bit // not healthy until the trial succeeds
-		default:
+		} else {
 			s.ejected |= e.bit
 		}
 	}
@@ -133,13 +129,11 @@ func (p *pool) rebuildLocked() *snapshot {
 }
 
 // pick returns the next endpoint for an attempt, skipping those in tried:
-// round robin over the primary tier's endpoints in rotation, then over the
-// backups'; an endpoint waiting for its trial call is taken by one caller
-// only (trial reports that). With nothing in rotation it falls back to panic
-// mode: every endpoint not held by a Retry-After. It returns nil when no
-// endpoint is left. pick takes no lock and does not allocate unless it must
-// fall back to panic mode.
-func (p *pool) pick(tried uint64) (e *endpoint, trial bool) {
+// round robin over the primary tier's healthy endpoints, then over the
+// backups'. With none left it falls back to panic mode (see pickPanic)
+// unless healthyOnly. It returns nil when no endpoint is left. pick takes
+// no lock and does not allocate unless it falls back to panic mode.
+func (p *pool) pick(tried uint64, healthyOnly bool) *endpoint {
 	s := p.snap.Load()
 	n := p.next.Add(1)
 	for t := range s.tiers {
@@ -147,49 +141,43 @@ func (p *pool) pick(tried uint64) (e *endpoint, trial bool) {
 		l := uint64(len(eps))
 		for i := uint64(0); i < l; i++ {
 			e := eps[(n+i)%l]
-			if tried&e.bit != 0 {
-				continue
-			}
-			switch e.state.Load() {
-			case epHealthy:
-				return e, false
-			case epTrial:
-				if e.trialBusy.CompareAndSwap(false, true) {
-					e.trials.Add(1)
-					return e, true
-				}
+			if tried&e.bit == 0 && e.state.Load() == epHealthy {
+				return e
 			}
 		}
 	}
-	return p.pickPanic(tried, n), false
+	if healthyOnly {
+		return nil
+	}
+	return p.pickPanic(tried, n)
 }
 
-// pickPanic picks among all endpoints, ejected or not, except those tried
-// and those held by a Retry-After. It prefers endpoints whose single trial
-// call is not under way; one that awaits or is under its trial comes last,
-// so that a call with no other endpoint left tries it rather than failing
-// without trying (a trial slot taken by a concurrent call must not turn the
-// client Red while that endpoint may be answering).
+// pickPanic picks among all endpoints not tried, ejected or not, so that a
+// call with no healthy endpoint left tries rather than fails without
+// trying. It prefers endpoints not held by a Retry-After; when every one
+// left is held, it takes the one whose hold ends first: a user's call is
+// worth one request (the poll loop, which makes most requests, waits for
+// the hold).
 func (p *pool) pickPanic(tried uint64, n uint64) *endpoint {
 	now := time.Now()
 	l := uint64(len(p.all))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var onTrial *endpoint
+	var held *endpoint
 	for i := uint64(0); i < l; i++ {
 		e := p.all[(n+i)%l]
-		if tried&e.bit != 0 || now.Before(e.holdUntil) {
+		if tried&e.bit != 0 {
 			continue
 		}
-		if e.state.Load() == epTrial {
-			if onTrial == nil {
-				onTrial = e
+		if now.Before(e.holdUntil) {
+			if held == nil || e.holdUntil.Before(held.holdUntil) {
+				held = e
 			}
 			continue
 		}
 		return e
 	}
-	return onTrial
+	return held
 }
 
 // holdRemaining reports how long e is still held by a Retry-After.

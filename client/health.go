@@ -1,24 +1,37 @@
 package client
 
-import "time"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
 
 // Endpoint health states.
 const (
 	epHealthy int32 = iota // in rotation
-	epEjected              // out of rotation until its ejection ends
-	epTrial                // ejection over: the next call to it decides
+	epEjected              // out of rotation until a probe or a call finds it healthy
 )
 
 // maxLevel bounds the doublings of the ejection time.
 const maxLevel = 20
 
+// healthPath is the health check below a published base URL (PROTOCOL.md:
+// 200 while the instance can serve, 503 otherwise).
+const healthPath = "/healthz"
+
 // success records an attempt that reached the Registration Server (a result
-// or an exception reply). The common case takes no lock.
-func (p *pool) success(e *endpoint, trial bool) {
+// or an exception reply): the endpoint is healthy. The common case takes no
+// lock.
+func (p *pool) success(e *endpoint) {
 	if e.fails.Load() != 0 {
 		e.fails.Store(0)
 	}
-	if !trial && e.state.Load() == epHealthy {
+	if e.state.Load() == epHealthy {
 		return
 	}
 	p.mu.Lock()
@@ -26,38 +39,41 @@ func (p *pool) success(e *endpoint, trial bool) {
 		p.mu.Unlock()
 		return
 	}
-	changed := e.state.Load() != epHealthy
-	if changed {
-		e.state.Store(epHealthy)
-		e.healthySince = time.Now()
-		e.gen++
-		if e.timer != nil {
-			e.timer.Stop()
-			e.timer = nil
-		}
-		p.rebuildLocked()
-	}
-	e.trialBusy.Store(false)
+	changed := p.healthyLocked(e)
 	p.mu.Unlock()
 	if changed {
 		// The caller's reached() publishes the new tier together with
 		// the level, so subscribers see one event, not two.
-		p.c.log.Info("endpoint healthy", "endpoint", e.name, "trial", trial)
+		p.c.log.Info("endpoint healthy", "endpoint", e.name)
 	}
 }
 
-// release gives back a trial slot whose attempt ended without a verdict (the
-// caller's context ended).
-func (p *pool) release(e *endpoint, trial bool) {
-	if trial {
-		e.trialBusy.Store(false)
+// healthyLocked puts e back in rotation and reports whether it was out.
+// Caller holds p.mu.
+func (p *pool) healthyLocked(e *endpoint) bool {
+	if e.state.Load() == epHealthy {
+		return false
 	}
+	e.state.Store(epHealthy)
+	e.healthySince = time.Now()
+	e.gen++
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	p.rebuildLocked()
+	return true
 }
 
 // failure records a transient failure of an attempt on e. retryAfter > 0
-// holds the endpoint for that long (the server asked for it).
-func (p *pool) failure(e *endpoint, trial bool, retryAfter time.Duration) {
-	n := e.fails.Add(1)
+// holds the endpoint for that long (the server asked for it). A failure
+// that does not count (a 429: the server answered and asked to slow down)
+// only holds.
+func (p *pool) failure(e *endpoint, retryAfter time.Duration, counts bool) {
+	var n int32
+	if counts {
+		n = e.fails.Add(1)
+	}
 	now := time.Now()
 	p.mu.Lock()
 	if p.closed {
@@ -73,24 +89,17 @@ func (p *pool) failure(e *endpoint, trial bool, retryAfter time.Duration) {
 	}
 	ejected := false
 	switch st := e.state.Load(); {
-	case st == epTrial && trial:
-		// The trial failed: eject again, for longer.
-		p.ejectLocked(e, now, hold)
-		ejected = true
-	case st == epHealthy && int(n) >= p.c.cfg.FailureThreshold:
+	case st == epHealthy && counts && int(n) >= p.c.cfg.FailureThreshold:
 		p.ejectLocked(e, now, hold)
 		ejected = true
 	case st == epHealthy && hold > 0:
 		// The server asked for a pause: honour exactly that, without
 		// counting it as an ejection that doubles the next one.
-		p.holdLocked(e, hold)
+		p.armLocked(e, hold)
 		ejected = true
 	case st == epEjected && hold > 0:
 		// A panic-mode attempt was told to come back later.
 		p.ejectLocked(e, now, hold)
-	}
-	if trial && e.state.Load() == epTrial {
-		e.trialBusy.Store(false)
 	}
 	p.mu.Unlock()
 	if ejected {
@@ -100,8 +109,8 @@ func (p *pool) failure(e *endpoint, trial bool, retryAfter time.Duration) {
 }
 
 // ejectLocked takes e out of rotation for EjectionTime·2^level (capped, plus
-// up to 25% jitter, at least hold) and arms the timer that ends the
-// ejection. Caller holds p.mu.
+// up to 25% jitter, at least hold) and arms the timer that probes it then.
+// Caller holds p.mu.
 func (p *pool) ejectLocked(e *endpoint, now time.Time, hold time.Duration) {
 	cfg := p.c.cfg
 	level := e.level
@@ -116,24 +125,14 @@ func (p *pool) ejectLocked(e *endpoint, now time.Time, hold time.Duration) {
 	d += p.c.randDuration(d / 4)
 	d = max(d, hold)
 	e.level = min(level+1, maxLevel)
-	e.state.Store(epEjected)
-	e.trialBusy.Store(false)
 	e.fails.Store(0)
-	e.ejections.Add(1)
-	e.gen++
-	gen := e.gen
-	if e.timer != nil {
-		e.timer.Stop()
-	}
-	e.timer = time.AfterFunc(d, func() { p.endEjection(e, gen) })
-	p.rebuildLocked()
+	p.armLocked(e, d)
 }
 
-// holdLocked takes e out of rotation for d, then gives it a trial call.
-// Caller holds p.mu.
-func (p *pool) holdLocked(e *endpoint, d time.Duration) {
+// armLocked takes e out of rotation for d, then probes it. Caller holds
+// p.mu.
+func (p *pool) armLocked(e *endpoint, d time.Duration) {
 	e.state.Store(epEjected)
-	e.trialBusy.Store(false)
 	e.ejections.Add(1)
 	e.gen++
 	gen := e.gen
@@ -144,17 +143,154 @@ func (p *pool) holdLocked(e *endpoint, d time.Duration) {
 	p.rebuildLocked()
 }
 
-// endEjection puts e back in rotation for one trial call.
+// endEjection probes e off the users' path (on the timer's goroutine) when
+// its ejection ends: back in rotation if it answers, ejected again for
+// longer if not. No user's call waits for the verdict. The probe counts
+// against the retry budget; when the budget is spent it is put off.
 func (p *pool) endEjection(e *endpoint, gen uint64) {
+	c := p.c
+	if !c.track() {
+		return
+	}
+	defer c.wg.Done()
 	p.mu.Lock()
 	if p.closed || e.gen != gen || e.state.Load() != epEjected {
 		p.mu.Unlock()
 		return
 	}
 	e.timer = nil
-	e.state.Store(epTrial)
-	e.trialBusy.Store(false)
-	p.rebuildLocked()
 	p.mu.Unlock()
-	p.c.refreshState()
+	if !c.budget.allowRetry(time.Now()) {
+		c.stats.denied.Add(1)
+		p.mu.Lock()
+		if !p.closed && e.gen == gen {
+			e.timer = time.AfterFunc(max(c.cfg.RetryBudgetWindow/10, time.Second), func() { p.endEjection(e, gen) })
+		}
+		p.mu.Unlock()
+		return
+	}
+	err := c.probeEndpoint(c.ctx, e, c.cfg.AttemptTimeout)
+	p.mu.Lock()
+	if p.closed || e.gen != gen {
+		// Close, or a call found it healthy meanwhile.
+		p.mu.Unlock()
+		return
+	}
+	if err != nil {
+		p.ejectLocked(e, time.Now(), 0)
+		p.mu.Unlock()
+		c.log.Debug("endpoint probe failed", "endpoint", e.name, "err", err)
+		return
+	}
+	p.healthyLocked(e)
+	p.mu.Unlock()
+	c.log.Info("endpoint healthy", "endpoint", e.name, "probe", true)
+	c.reached()
+}
+
+// probeEndpoint asks e's /healthz, within timeout, whether it can serve.
+// It is reported to Config.OnCall as the command "healthz".
+func (c *Client) probeEndpoint(ctx context.Context, e *endpoint, timeout time.Duration) error {
+	e.probes.Add(1)
+	start := time.Now()
+	err := c.getHealth(ctx, e, timeout)
+	if c.cfg.OnCall != nil {
+		c.cfg.OnCall(CallInfo{Command: "healthz", Start: start, Duration: time.Since(start), Attempts: 1, Endpoint: e.name, Err: err})
+	}
+	return err
+}
+
+func (c *Client) getHealth(ctx context.Context, e *endpoint, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errAttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.health.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			return &TimeoutError{After: timeout}
+		}
+		return redactErr(err)
+	}
+	var b [64]byte
+	n, _ := io.ReadFull(resp.Body, b[:])
+	drainClose(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health check: HTTP %d", resp.StatusCode)
+	}
+	// A captive portal answers 200 to anything: the body must be the
+	// server's "ok".
+	if !bytes.Equal(bytes.TrimSpace(b[:n]), []byte("ok")) {
+		return fmt.Errorf("%w: health check answered something other than ok", ErrNotRegistrationServer)
+	}
+	return nil
+}
+
+// Probe checks now whether the Registration Server is reachable, ignoring
+// every backoff, ejection and Retry-After hold (as grpc-go's Connect and
+// ResetConnectBackoff do): it asks every endpoint's /healthz at once, each
+// within AttemptTimeout and ctx, and returns nil as soon as one answers 200.
+// The endpoints that answered are back in rotation and the state is Green;
+// after Red, a poll loop that was backing off polls again within
+// RecoverySpread and the outbox drains. An application calls it when the
+// network changed (a VPN came up, the laptop woke) or when the user asks.
+// When no endpoint answers it returns a *CallError (matching
+// ErrUnavailable) and the state turns Red.
+func (c *Client) Probe(ctx context.Context) error {
+	if c.closed() {
+		return ErrClosed
+	}
+	if !c.track() {
+		return ErrClosed
+	}
+	defer c.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel)
+	defer stop()
+
+	type result struct {
+		e   *endpoint
+		err error
+	}
+	all := c.pool.all
+	results := make(chan result, len(all))
+	var wg sync.WaitGroup
+	for _, e := range all {
+		wg.Go(func() { results <- result{e, c.probeEndpoint(ctx, e, c.cfg.AttemptTimeout)} })
+	}
+	var causes []error
+	var names []string
+	ok := false
+	for range all {
+		r := <-results
+		names = append(names, r.e.name)
+		if r.err == nil {
+			c.pool.success(r.e)
+			if !ok {
+				ok = true
+				c.reached()
+				cancel() // the first answer is enough
+			}
+			continue
+		}
+		if !ok {
+			causes = append(causes, &AttemptError{Endpoint: r.e.name, Err: r.err})
+		}
+	}
+	wg.Wait()
+	if ok {
+		return nil
+	}
+	if c.closed() {
+		return ErrClosed
+	}
+	err := &CallError{Command: "healthz", Attempts: len(all), Endpoints: names, Err: errors.Join(causes...)}
+	if ctx.Err() == nil {
+		c.unreachable(err)
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -143,7 +144,7 @@ func (c *Client) exec(ctx context.Context, o op) (*wire.Reply, error) {
 		}
 		rep, err := c.do(ctx, req)
 		if try == 0 && o.session && err != nil && sessionExpired(err) {
-			if _, _, err := c.login(ctx, req.Session); err != nil {
+			if _, _, err := c.login(ctx, req.Session, false); err != nil {
 				return nil, err
 			}
 			continue
@@ -164,13 +165,18 @@ func (c *Client) sessionFor(ctx context.Context) (string, error) {
 	if s := c.session.Load(); s != nil && *s != "" {
 		return *s, nil
 	}
-	s, _, err := c.login(ctx, "")
+	s, _, err := c.login(ctx, "", false)
 	return s, err
 }
 
-// login logs in with the configured credentials unless another goroutine
-// already replaced the stale session.
-func (c *Client) login(ctx context.Context, stale string) (session, userID string, err error) {
+// credentials are the username and password logins use.
+type credentials struct{ username, password string }
+
+// login logs in with the current credentials unless another goroutine
+// already replaced the stale session. Unless explicit (the application's
+// own Login), it does not try credentials the server has refused: it
+// returns ErrLoginRequired until SetCredentials.
+func (c *Client) login(ctx context.Context, stale string, explicit bool) (session, userID string, err error) {
 	// One login at a time; a caller whose context ends while another
 	// goroutine's login is on the network stops waiting.
 	select {
@@ -182,14 +188,17 @@ func (c *Client) login(ctx context.Context, stale string) (session, userID strin
 	if s := c.session.Load(); s != nil && *s != "" && *s != stale {
 		return *s, "", nil
 	}
-	pw := c.password.Load()
-	if c.cfg.Username == "" || pw == nil {
+	cr := c.creds.Load()
+	if cr == nil || cr.username == "" || cr.password == "" {
 		return "", "", ErrNoCredentials
+	}
+	if p := c.problem(); !explicit && (p == ProblemCredentials || p == ProblemAccount) {
+		return "", "", fmt.Errorf("%w: %w", ErrLoginRequired, c.State().ProblemErr)
 	}
 	rep, err := c.do(ctx, &wire.Request{
 		Command:     wire.CmdLoginUser,
 		RequestTime: time.Now().Unix(),
-		Fields:      []wire.Field{{Name: "username", Value: c.cfg.Username}, {Name: "password", Value: *pw}},
+		Fields:      []wire.Field{{Name: "username", Value: cr.username}, {Name: "password", Value: cr.password}},
 	})
 	if err != nil {
 		return "", "", err
@@ -203,10 +212,76 @@ func (c *Client) login(ctx context.Context, stale string) (session, userID strin
 	return s, userID, nil
 }
 
-// Login logs in with Config.Username and Config.Password and keeps the
-// session for later calls. Other operations log in lazily, so calling Login
-// is optional. Online only: ErrOffline while Red and polling; without a
-// poll loop the login itself probes the server.
+// problemOf returns the problem of the account or the configuration that
+// a failed request to command cmd reveals, or NoProblem.
+func problemOf(cmd string, err error) Problem {
+	var se *ServerError
+	if errors.As(err, &se) {
+		switch se.Primary {
+		case wire.CodeUserUnknown, wire.CodeWrongPassword:
+			if cmd == wire.CmdLoginUser {
+				return ProblemCredentials
+			}
+		case wire.CodeNotActivated, wire.CodeDisabled:
+			return ProblemAccount
+		case wire.CodeChecksum:
+			return ProblemConfig
+		}
+		return NoProblem
+	}
+	var he *HTTPError
+	if errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 && !retryableStatus(he.StatusCode) {
+		return ProblemConfig
+	}
+	return NoProblem
+}
+
+// noteOutcome keeps StateInfo.Problem up to date after a request to cmd:
+// a failure of the account or the configuration sets it; an accepted
+// request clears what it disproves.
+func (c *Client) noteOutcome(cmd string, session bool, err error) {
+	if err != nil {
+		if p := problemOf(cmd, err); p != NoProblem {
+			c.setProblem(p, err)
+		}
+		return
+	}
+	if c.problem() == NoProblem {
+		return
+	}
+	if cmd == wire.CmdLoginUser || session {
+		c.clearProblem() // the account and the checksum are fine
+	} else {
+		c.clearProblem(ProblemConfig)
+	}
+}
+
+// SetCredentials replaces the username and password of a live Client, for
+// example after the user changed the password on another device and the
+// state showed ProblemCredentials. The current session is dropped: the
+// next call logs in with the new credentials, and a paused outbox drain
+// resumes. An empty username or password fails with ErrInvalidConfig.
+func (c *Client) SetCredentials(username, password string) error {
+	if c.closed() {
+		return ErrClosed
+	}
+	if username == "" || password == "" {
+		return invalid("SetCredentials", "username and password are both required")
+	}
+	c.creds.Store(&credentials{username: username, password: password})
+	empty := ""
+	c.session.Store(&empty)
+	c.clearProblem(ProblemCredentials, ProblemAccount)
+	c.drainer.kick()
+	return nil
+}
+
+// Login logs in with the credentials (Config.Username and Config.Password,
+// or the last SetCredentials) and keeps the session for later calls. Other
+// operations log in lazily, so calling Login is optional; unlike them,
+// Login tries the credentials even after the server refused them. Online
+// only: ErrOffline while Red and polling; without a poll loop the login
+// itself probes the server.
 func (c *Client) Login(ctx context.Context) (userID string, err error) {
 	if c.closed() {
 		return "", ErrClosed
@@ -218,7 +293,7 @@ func (c *Client) Login(ctx context.Context) (userID string, err error) {
 	if s := c.session.Load(); s != nil {
 		cur = *s
 	}
-	_, userID, err = c.login(ctx, cur)
+	_, userID, err = c.login(ctx, cur, true)
 	return userID, err
 }
 
@@ -265,7 +340,9 @@ func (c *Client) ChangePassword(ctx context.Context, oldPassword, newPassword st
 		{Name: "oldpassword", Value: oldPassword}, {Name: "newpassword", Value: newPassword},
 	}})
 	if err == nil {
-		c.password.Store(&newPassword)
+		if cr := c.creds.Load(); cr != nil {
+			c.creds.Store(&credentials{username: cr.username, password: newPassword})
+		}
 	}
 	return err
 }
@@ -389,13 +466,21 @@ type itemPayload struct {
 	Fields  [][2]string `json:"f"`
 }
 
+// enqueueOrSend sends o now when the server is reachable and nothing waits
+// before it, and queues it otherwise: while Red, when earlier items wait,
+// after a transient failure, while the drain is paused by a Problem, and
+// when ctx ends after the send began (the server may have applied it, so
+// the item is queued under the same ID, which makes a replay harmless).
 func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField string) (Receipt, error) {
 	if c.closed() {
 		return Receipt{}, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return Receipt{}, err
+	}
 	id := newID()
 	o.requestID = id
-	if State(c.state.level.Load()) != Red {
+	if State(c.state.level.Load()) != Red && c.problem() == NoProblem {
 		if n, err := c.outbox.Len(ctx); err == nil && n == 0 {
 			rep, err := c.exec(ctx, o)
 			if err == nil {
@@ -405,10 +490,15 @@ func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField strin
 				}
 				return r, nil
 			}
-			if permanent(err) || ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNoCredentials) {
+			switch {
+			case ctx.Err() != nil || errors.Is(err, ErrClosed):
+				// The outcome is unknown: queue it under its ID.
+				ctx = context.WithoutCancel(ctx)
+			case itemFault(err):
 				return Receipt{}, err
 			}
-			// Transient: queue it under the same id; a replay is harmless.
+			// Transient, or the account's problem: queue it under the
+			// same id; a replay is harmless.
 		}
 	}
 	p := itemPayload{Session: o.session, Fields: make([][2]string, len(o.fields))}
@@ -422,7 +512,7 @@ func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField strin
 	now := time.Now()
 	it := offline.Item{ID: id, Kind: o.cmd, Key: key, Payload: payload, Created: now, Expires: now.Add(c.cfg.ItemTTL)}
 	if err := c.outbox.Enqueue(ctx, it); err != nil {
-		return Receipt{}, err
+		return Receipt{ID: id}, err
 	}
 	if State(c.state.level.Load()) != Red {
 		c.drainer.kick()
@@ -430,42 +520,64 @@ func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField strin
 	return Receipt{ID: id, Queued: true}, nil
 }
 
-// sendItem is the outbox's SendFunc.
+// errPaused is the transient outcome of an item the drain did not send
+// because a Problem pauses it.
+var errPaused = errors.New("client: outbox paused")
+
+// sendItem is the outbox's SendFunc. Only a failure caused by the item
+// itself (such as an unknown recipient) is permanent and makes it a dead
+// letter; failures of the account, the configuration or the network leave
+// it pending.
 func (c *Client) sendItem(ctx context.Context, it offline.Item) error {
 	if State(c.state.level.Load()) == Red {
 		return ErrOffline
+	}
+	if p := c.problem(); p != NoProblem {
+		return fmt.Errorf("%w: %v", errPaused, p)
 	}
 	if err := c.drainRate.Wait(ctx); err != nil {
 		return err
 	}
 	var p itemPayload
 	if err := json.Unmarshal(it.Payload, &p); err != nil {
-		return offline.Permanent(err)
+		return offline.Permanent(fmt.Errorf("stored payload is not an item of this client: %w", err))
 	}
 	o := op{cmd: it.Kind, requestID: it.ID, session: p.Session, fields: make([]wire.Field, len(p.Fields))}
 	for i, f := range p.Fields {
 		o.fields[i] = wire.Field{Name: f[0], Value: f[1]}
 	}
 	_, err := c.exec(ctx, o)
-	if err != nil && permanent(err) {
+	if errors.Is(err, ErrNoCredentials) {
+		c.setProblem(ProblemCredentials, err)
+	}
+	if err != nil && itemFault(err) {
 		return offline.Permanent(err)
 	}
 	return err
 }
 
-// permanent reports whether err is an answer no retry can change.
-func permanent(err error) bool {
+// itemFault reports whether err is an answer about the request itself that
+// no retry can change (an unknown recipient, a missing field, a request too
+// large for the server), as opposed to the network, the account or the
+// configuration.
+func itemFault(err error) bool {
 	var se *ServerError
 	if errors.As(err, &se) {
-		return !se.Transient() && se.Primary != wire.CodeSessionExpired
+		return !se.Transient() && se.Primary != wire.CodeSessionExpired && problemOf(wire.CmdLoginUser, err) == NoProblem
 	}
 	var he *HTTPError
-	if errors.As(err, &he) {
-		return he.StatusCode >= 400 && he.StatusCode < 500 &&
-			he.StatusCode != http.StatusRequestTimeout && he.StatusCode != http.StatusTooManyRequests
-	}
-	return false
+	return errors.As(err, &he) && he.StatusCode == http.StatusRequestEntityTooLarge
 }
+
+// retryableStatus reports whether an HTTP 4xx status is worth a retry.
+func retryableStatus(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
+}
+
+// Outbox returns the outbox the Client queues into (Config.Outbox, or the
+// in-memory one it created), for the application to list what waits and
+// to retry or discard dead letters.
+func (c *Client) Outbox() offline.Outbox { return c.outbox }
 
 func parseSeconds(v string) time.Duration {
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)

@@ -358,7 +358,7 @@ func (d *drainer) close() {
 
 // drainOnce delivers what the outbox holds, unless the client is Red.
 func (c *Client) drainOnce() {
-	if State(c.state.level.Load()) == Red {
+	if State(c.state.level.Load()) == Red || c.problem() != NoProblem {
 		return
 	}
 	res, err := c.outbox.Drain(c.ctx, c.sendItem)

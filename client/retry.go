@@ -23,28 +23,40 @@ const (
 	classOK        class = iota // a result reply
 	classPermanent              // the server answered; no retry can help
 	classTransient              // try the next endpoint
-	classCanceled               // the caller's context ended
+	classCanceled               // the caller canceled: no verdict on the endpoint
+	classDeadline               // the caller's deadline ended the attempt without a reply
 )
 
 // transientCode reports whether an exception code is worth a retry elsewhere.
 func transientCode(code int) bool { return code == wire.CodeDatabase }
 
+// userAgent is the User-Agent of every request.
+const userAgent = "regfleet-client/1"
+
+// errAttemptTimeout is the cause of an attempt's own deadline.
+var errAttemptTimeout = errors.New("attempt timeout")
+
+// errHedged is the cause that ends an attempt whose hedge answered first.
+var errHedged = errors.New("hedged: another endpoint answered first")
+
 // call is the state of one logical call across its attempts. The
-// go-retryablehttp policies of the call are its methods.
+// go-retryablehttp policies of the call are its methods, and it is the
+// http.RoundTripper of its attempts (attempt budget and hedging). Its fields
+// are used by the calling goroutine only; a hedge's goroutine reads only
+// the immutable ones (c, ctx, query, body).
 type call struct {
 	c     *Client
 	ctx   context.Context
 	cmd   string
 	query string // checksum query, or ""
 	body  []byte // encoded request
+	hc    http.Client
 
 	attempts int
 	tried    uint64 // endpoints attempted
 	failed   uint64 // endpoints that failed transiently
 	cur      *endpoint
-	curTrial bool
 	next     *endpoint
-	nextTrl  bool
 	wait     time.Duration
 
 	causes     []error
@@ -52,15 +64,12 @@ type call struct {
 	namesBuf   [4]string     // backing array of names for most calls
 	retryAfter time.Duration // shortest Retry-After seen
 	allRA      bool          // every transient failure carried a Retry-After
+	answered   bool          // an endpoint answered, asking to slow down (429)
 	budgetOut  bool
 
 	reply *wire.Reply
 	perm  error // permanent outcome (server error, HTTP 4xx)
 }
-
-// errNoEndpoint is the cause when every endpoint is ejected and either
-// held by a Retry-After or busy with its trial call.
-var errNoEndpoint = errors.New("no endpoint available: all ejected and held by Retry-After or on trial")
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -69,10 +78,12 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (c *Client) do(ctx context.Context, req *wire.Request) (*wire.Reply, error) {
 	if c.cfg.OnCall == nil {
 		reply, _, err := c.send(ctx, req)
+		c.noteOutcome(req.Command, req.Session != "", err)
 		return reply, err
 	}
 	start := time.Now()
 	reply, cs, err := c.send(ctx, req)
+	c.noteOutcome(req.Command, req.Session != "", err)
 	info := CallInfo{Command: req.Command, Start: start, Duration: time.Since(start), Err: err}
 	if cs != nil {
 		info.Attempts = cs.attempts
@@ -87,7 +98,7 @@ func (c *Client) do(ctx context.Context, req *wire.Request) (*wire.Reply, error)
 // send sends one request with failover and retries and returns the decoded
 // result reply and the call's state (nil when no attempt was made). A
 // permanent answer returns *ServerError or *HTTPError; a call no endpoint
-// could serve returns *CallError.
+// could serve returns *CallError; Close during the call, ErrClosed.
 func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *call, error) {
 	if c.closed() {
 		return nil, nil, ErrClosed
@@ -95,6 +106,11 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
+	// Close cancels the call.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)()
+
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 64<<10 {
@@ -108,35 +124,27 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	}
 	cs := &call{c: c, ctx: ctx, cmd: req.Command, allRA: true}
 	cs.names = cs.namesBuf[:0]
+	cs.hc = http.Client{Transport: cs, Jar: c.httpc.Jar, CheckRedirect: c.httpc.CheckRedirect}
 	if c.cfg.Salt != "" {
 		cs.query = wire.ChecksumParam + "=" + wire.Checksum(body, c.cfg.Salt)
 	}
-	e, trial := c.pool.pick(0)
-	if e == nil {
-		err := cs.exhausted(nil)
-		if c.pool.snap.Load().ejected == c.pool.mask {
-			c.unreachable(err)
-		}
-		return nil, cs, err
-	}
-	cs.cur, cs.curTrial = e, trial
+	e := c.pool.pick(0, false)
+	cs.cur = e
 	c.stats.calls.Add(1)
 	c.budget.call(time.Now())
 
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://placeholder.invalid/", nil)
 	if err != nil {
-		c.pool.release(e, trial)
 		return nil, cs, err
 	}
 	cs.target(hreq, e)
 	hreq.Header.Set("Content-Type", wire.ContentType)
-	hreq.Header.Set("User-Agent", "regfleet-client/1")
+	hreq.Header.Set("User-Agent", userAgent)
 	// hreq has no body yet, so go-retryablehttp does not manage one: the
 	// body is set here and replayed by prepareRetry (and by net/http
 	// through GetBody), which costs fewer allocations than SetBody.
 	rreq, err := retryablehttp.FromRequest(hreq)
 	if err != nil {
-		c.pool.release(e, trial)
 		return nil, cs, err
 	}
 	cs.body = body
@@ -144,7 +152,7 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	hreq.GetBody = cs.getBody
 	hreq.Body, _ = cs.getBody()
 	rc := &retryablehttp.Client{
-		HTTPClient:   c.httpc,
+		HTTPClient:   &cs.hc,
 		RetryWaitMin: c.cfg.RetryWaitMin,
 		RetryWaitMax: c.cfg.RetryWaitMax,
 		RetryMax:     c.cfg.MaxAttempts + 1, // cs.checkRetry stops first
@@ -157,10 +165,6 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
-	if cs.next != nil { // canceled during a backoff wait
-		c.pool.release(cs.next, cs.nextTrl)
-		cs.next = nil
-	}
 	switch {
 	case cs.reply != nil:
 		c.reached()
@@ -168,6 +172,8 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	case cs.perm != nil:
 		c.reached()
 		return nil, cs, cs.perm
+	case c.closed():
+		return nil, cs, ErrClosed
 	}
 	if err != nil && !errors.Is(err, ErrUnavailable) {
 		// go-retryablehttp returned the context's error during a wait.
@@ -176,7 +182,11 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	if err == nil {
 		err = cs.exhausted(nil)
 	}
-	if cs.failed != 0 && (cs.failed|c.pool.snap.Load().ejected) == c.pool.mask {
+	switch {
+	case cs.answered:
+		// A server that says "slow down" is reachable.
+		c.reached()
+	case cs.failed != 0 && (cs.failed|c.pool.snap.Load().ejected) == c.pool.mask:
 		c.unreachable(err)
 	}
 	return nil, cs, err
@@ -199,9 +209,6 @@ func (cs *call) exhausted(extra error) error {
 	if cs.budgetOut {
 		causes = append(causes[:len(causes):len(causes)], ErrRetryBudget)
 	}
-	if len(causes) == 0 {
-		causes = []error{errNoEndpoint}
-	}
 	ce := &CallError{
 		Command:   cs.cmd,
 		Attempts:  cs.attempts,
@@ -214,35 +221,28 @@ func (cs *call) exhausted(extra error) error {
 	return ce
 }
 
-// checkRetry is the CheckRetry policy: it classifies the attempt (reading
-// and decoding a 200 reply, bounded), reports it to the endpoint's health,
-// and decides whether another attempt is allowed: attempts left, retry
-// budget, another endpoint, and a backoff that ends before the deadline.
-func (cs *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	c, e, trial := cs.c, cs.cur, cs.curTrial
+// attempted counts an attempt on e.
+func (cs *call) attempted(e *endpoint) {
 	cs.attempts++
 	if cs.tried&e.bit == 0 {
 		cs.names = append(cs.names, e.name)
 	}
 	cs.tried |= e.bit
 	e.requests.Add(1)
-	c.stats.attempts.Add(1)
+	cs.c.stats.attempts.Add(1)
+}
 
-	cl, ra, cause := cs.classify(resp, err)
-	switch cl {
-	case classOK:
-		c.pool.success(e, trial)
-		return false, nil
-	case classPermanent:
-		c.pool.success(e, trial)
-		cs.perm = cause
-		return false, cause
-	case classCanceled:
-		c.pool.release(e, trial)
-		return false, cs.exhausted(ctx.Err())
+// failedOn records a transient failure of an attempt on e: against its
+// health (unless it only asked to slow down), and as a cause of the call.
+func (cs *call) failedOn(e *endpoint, ra time.Duration, cause error) {
+	var he *HTTPError
+	slowDown := errors.As(cause, &he) && he.StatusCode == http.StatusTooManyRequests
+	cs.c.pool.failure(e, ra, !slowDown)
+	if slowDown {
+		cs.answered = true
+	} else {
+		cs.failed |= e.bit
 	}
-	c.pool.failure(e, trial, ra)
-	cs.failed |= e.bit
 	cs.causes = append(cs.causes, &AttemptError{Endpoint: e.name, Err: cause})
 	if ra > 0 {
 		if cs.retryAfter == 0 || ra < cs.retryAfter {
@@ -251,44 +251,67 @@ func (cs *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 	} else {
 		cs.allRA = false
 	}
+}
+
+// checkRetry is the CheckRetry policy: it classifies the attempt (reading
+// and decoding a 200 reply, bounded), reports it to the endpoint's health,
+// and decides whether another attempt is allowed: attempts left, retry
+// budget, another endpoint, and a backoff that ends before the deadline.
+func (cs *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	c, e := cs.c, cs.cur
+	cs.attempted(e)
+
+	cl, ra, cause := cs.classify(resp, err)
+	switch cl {
+	case classOK:
+		c.pool.success(e)
+		return false, nil
+	case classPermanent:
+		c.pool.success(e)
+		cs.perm = cause
+		return false, cause
+	case classCanceled:
+		return false, cs.exhausted(ctx.Err())
+	case classDeadline:
+		// No reply before the caller's deadline: that counts against
+		// the endpoint (a black hole must be ejected even when every
+		// caller's deadline is shorter than AttemptTimeout).
+		cs.failedOn(e, 0, cause)
+		return false, cs.exhausted(nil)
+	}
+	cs.failedOn(e, ra, cause)
 
 	if cs.attempts >= c.cfg.MaxAttempts || ctx.Err() != nil || c.closed() {
 		return false, cs.exhausted(ctx.Err())
 	}
-	next, ntrial := c.pool.pick(cs.tried)
+	next := c.pool.pick(cs.tried, false)
 	if next == nil {
 		// Every endpoint was tried: go round again, but not to the one
 		// that just failed while another exists. With no other (a single
 		// URL, such as a load balancer's), retry that one after the
 		// backoff: its failure may have been a reset connection.
-		next, ntrial = c.pool.pick(e.bit)
+		next = c.pool.pick(e.bit, false)
 		if next == nil {
-			next, ntrial = c.pool.pick(0)
-		}
-		if next == nil {
-			return false, cs.exhausted(nil)
+			next = c.pool.pick(0, false)
 		}
 	}
 	wait := cs.backoffFor(cs.attempts - 1)
 	if hold := c.pool.holdRemaining(next); hold > wait {
-		wait = hold
-		if wait > c.cfg.RetryWaitMax {
-			c.pool.release(next, ntrial)
+		if hold > c.cfg.RetryWaitMax {
 			return false, cs.exhausted(nil)
 		}
+		wait = hold
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
-		c.pool.release(next, ntrial)
 		return false, cs.exhausted(fmt.Errorf("next attempt would start after the deadline: %w", context.DeadlineExceeded))
 	}
 	if !c.budget.allowRetry(time.Now()) {
-		c.pool.release(next, ntrial)
 		c.stats.denied.Add(1)
 		cs.budgetOut = true
 		return false, cs.exhausted(nil)
 	}
 	c.stats.retries.Add(1)
-	cs.next, cs.nextTrl, cs.wait = next, ntrial, wait
+	cs.next, cs.wait = next, wait
 	return true, nil
 }
 
@@ -314,7 +337,7 @@ func (cs *call) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Durati
 // prepareRetry is the PrepareRetry policy: the next attempt goes to the
 // endpoint checkRetry picked.
 func (cs *call) prepareRetry(r *http.Request) error {
-	cs.cur, cs.curTrial = cs.next, cs.nextTrl
+	cs.cur = cs.next
 	cs.next = nil
 	cs.target(r, cs.cur)
 	r.Body, _ = cs.getBody()
@@ -353,7 +376,13 @@ func drainClose(body io.ReadCloser) {
 // consumes and closes the body (replacing it with http.NoBody).
 func (cs *call) classify(resp *http.Response, err error) (class, time.Duration, error) {
 	if err != nil {
-		if cs.ctx.Err() != nil {
+		var te *TimeoutError
+		switch {
+		case errors.As(err, &te) && cs.ctx.Err() == nil:
+			return classTransient, 0, te
+		case errors.Is(cs.ctx.Err(), context.DeadlineExceeded) && !cs.c.closed():
+			return classDeadline, 0, fmt.Errorf("no reply before the caller's deadline: %w", context.DeadlineExceeded)
+		case cs.ctx.Err() != nil:
 			return classCanceled, 0, cs.ctx.Err()
 		}
 		return classTransient, 0, redactErr(err)
@@ -363,39 +392,7 @@ func (cs *call) classify(resp *http.Response, err error) (class, time.Duration, 
 	code := resp.StatusCode
 	switch {
 	case code == http.StatusOK:
-		buf := bufPool.Get().(*bytes.Buffer)
-		defer func() {
-			if buf.Cap() <= 64<<10 {
-				buf.Reset()
-				bufPool.Put(buf)
-			}
-		}()
-		_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, wire.MaxBodySize+1))
-		if rerr != nil {
-			drainClose(resp.Body)
-			if cs.ctx.Err() != nil {
-				return classCanceled, 0, cs.ctx.Err()
-			}
-			return classTransient, 0, fmt.Errorf("reading reply: %w", redactErr(rerr))
-		}
-		if buf.Len() > wire.MaxBodySize {
-			drainClose(resp.Body)
-			return classTransient, 0, fmt.Errorf("%w: reply over %d bytes", ErrNotRegistrationServer, wire.MaxBodySize)
-		}
-		resp.Body.Close()
-		rep, derr := wire.DecodeReply(buf.Bytes())
-		if derr != nil {
-			return classTransient, 0, fmt.Errorf("%w: %w", ErrNotRegistrationServer, derr)
-		}
-		if x := rep.Exception; x != nil {
-			se := &ServerError{Primary: x.PrimaryCode, Secondary: x.SecondaryCode, Message: x.Message, Command: cs.cmd, Endpoint: e.name}
-			if transientCode(x.PrimaryCode) {
-				return classTransient, 0, se
-			}
-			return classPermanent, 0, se
-		}
-		cs.reply = rep
-		return classOK, 0, nil
+		return cs.classifyBody(resp, e, http.StatusOK)
 	case code == http.StatusTooManyRequests || code == http.StatusBadGateway ||
 		code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
 		ra := cs.c.parseRetryAfter(resp.Header.Get("Retry-After"))
@@ -404,13 +401,66 @@ func (cs *call) classify(resp *http.Response, err error) (class, time.Duration, 
 	case code == http.StatusRequestTimeout || code >= 500:
 		drainClose(resp.Body)
 		return classTransient, 0, &HTTPError{StatusCode: code, Command: cs.cmd, Endpoint: e.name}
-	case code >= 400:
+	case code == http.StatusRequestEntityTooLarge:
+		// The request itself is too large for this server: no retry of
+		// it can succeed.
 		drainClose(resp.Body)
 		return classPermanent, 0, &HTTPError{StatusCode: code, Command: cs.cmd, Endpoint: e.name}
+	case code >= 400:
+		// The body decides before the status: a proxy's or a captive
+		// portal's page (HTML with 403, 404, 407 …) is not the
+		// Registration Server answering, and counts toward Red.
+		return cs.classifyBody(resp, e, code)
 	default:
 		drainClose(resp.Body)
 		return classTransient, 0, fmt.Errorf("%w: HTTP %d", ErrNotRegistrationServer, code)
 	}
+}
+
+// classifyBody reads a reply body (bounded by wire.MaxBodySize) and
+// classifies it: a result (status 200 only), an exception, or, for a body
+// that is not a <teamdrive> document, a transient ErrNotRegistrationServer.
+// A <teamdrive> document with an HTTP 4xx status is a permanent *HTTPError.
+func (cs *call) classifyBody(resp *http.Response, e *endpoint, code int) (class, time.Duration, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, wire.MaxBodySize+1))
+	if rerr != nil {
+		drainClose(resp.Body)
+		if cs.ctx.Err() != nil {
+			return classCanceled, 0, cs.ctx.Err()
+		}
+		return classTransient, 0, fmt.Errorf("reading reply: %w", redactErr(rerr))
+	}
+	if buf.Len() > wire.MaxBodySize {
+		drainClose(resp.Body)
+		return classTransient, 0, fmt.Errorf("%w: reply over %d bytes", ErrNotRegistrationServer, wire.MaxBodySize)
+	}
+	resp.Body.Close()
+	rep, derr := wire.DecodeReply(buf.Bytes())
+	if derr != nil {
+		if code != http.StatusOK {
+			return classTransient, 0, fmt.Errorf("%w: HTTP %d with a body that is not a <teamdrive> document", ErrNotRegistrationServer, code)
+		}
+		return classTransient, 0, fmt.Errorf("%w: %w", ErrNotRegistrationServer, derr)
+	}
+	if x := rep.Exception; x != nil {
+		se := &ServerError{Primary: x.PrimaryCode, Secondary: x.SecondaryCode, Message: x.Message, Command: cs.cmd, Endpoint: e.name}
+		if transientCode(x.PrimaryCode) {
+			return classTransient, 0, se
+		}
+		return classPermanent, 0, se
+	}
+	if code != http.StatusOK {
+		return classPermanent, 0, &HTTPError{StatusCode: code, Command: cs.cmd, Endpoint: e.name}
+	}
+	cs.reply = rep
+	return classOK, 0, nil
 }
 
 // parseRetryAfter reads a Retry-After header (seconds or HTTP date), capped

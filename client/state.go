@@ -2,6 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,17 +19,63 @@ const (
 	Unknown State = iota // no call has finished yet
 	Green                // the last call reached an instance that answered
 	Red                  // a call failed on every endpoint
+	Shutdown             // Close was called; the state never changes again
 )
 
-// String returns "unknown", "green" or "red".
+// String returns "unknown", "green", "red" or "shutdown".
 func (s State) String() string {
 	switch s {
 	case Green:
 		return "green"
 	case Red:
 		return "red"
+	case Shutdown:
+		return "shutdown"
 	default:
 		return "unknown"
+	}
+}
+
+// Problem is a failure of the account or of the configuration that the
+// server reported and that no retry can fix: the outbox drain pauses (no
+// queued item is blamed for it) until it is cleared. The zero value is
+// NoProblem.
+type Problem int
+
+// Problems.
+const (
+	NoProblem Problem = iota
+	// ProblemCredentials: the server refused the username or password
+	// (-30100, -30101), or the Client has none. Ask the user to log in
+	// again and call SetCredentials. The Client does not try the
+	// rejected password again by itself.
+	ProblemCredentials
+	// ProblemAccount: the account is not activated or is disabled (-30102,
+	// -30103). It clears when a login succeeds (SetCredentials tries one).
+	ProblemAccount
+	// ProblemConfig: the server rejects the request's checksum (-30201:
+	// the salt changed), or answers a <teamdrive> document with an HTTP
+	// 4xx. It clears at the next call the server accepts.
+	ProblemConfig
+)
+
+// ErrLoginRequired is returned, wrapping the server's answer, by calls that
+// need a login while the server has refused the credentials
+// (ProblemCredentials or ProblemAccount): the Client does not try them
+// again by itself. Ask the user and call SetCredentials.
+var ErrLoginRequired = errors.New("client: log in again: the server refused the credentials (call SetCredentials)")
+
+// String returns "none", "credentials", "account" or "config".
+func (p Problem) String() string {
+	switch p {
+	case ProblemCredentials:
+		return "credentials"
+	case ProblemAccount:
+		return "account"
+	case ProblemConfig:
+		return "config"
+	default:
+		return "none"
 	}
 }
 
@@ -38,20 +87,26 @@ type StateInfo struct {
 	Tier    Tier      // the best tier with a healthy endpoint
 	Since   time.Time // when Level last changed
 	LastErr error     // the error that turned the state Red, if any
+	// Problem, when not NoProblem, says why the outbox drain is paused
+	// although the server may be reachable; ProblemErr is the server's
+	// answer that set it (never a password or a session).
+	Problem    Problem
+	ProblemErr error
 }
 
 // stateHolder keeps the state and broadcasts its changes: by closing a
 // channel (WaitForStateChange) and through per-subscriber queues.
 type stateHolder struct {
-	level atomic.Int32 // mirror of info.Level for the lock-free fast path
-	tier  atomic.Int32 // mirror of info.Tier
+	level   atomic.Int32 // mirror of info.Level for the lock-free fast path
+	tier    atomic.Int32 // mirror of info.Tier
+	healthy atomic.Int32 // mirror of info.Healthy
+	problem atomic.Int32 // mirror of info.Problem
 
 	mu      sync.Mutex
 	info    StateInfo
 	changed chan struct{} // closed and replaced on every change
 	subs    map[*subscriber]struct{}
 	closed  bool
-	wg      sync.WaitGroup
 }
 
 func newStateHolder(total int) *stateHolder {
@@ -62,19 +117,25 @@ func newStateHolder(total int) *stateHolder {
 	}
 }
 
-// update applies f to the info under the lock and broadcasts when Level or
-// Tier changed. It returns the previous and new level.
+// update applies f to the info under the lock and broadcasts when Level,
+// Tier, Healthy or Problem changed. It returns the previous and new level.
+// After Shutdown nothing changes any more.
 func (h *stateHolder) update(f func(*StateInfo)) (old, cur State) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	prev := h.info
+	if prev.Level == Shutdown {
+		return Shutdown, Shutdown
+	}
 	f(&h.info)
 	if h.info.Level != prev.Level {
 		h.info.Since = time.Now()
 	}
 	h.level.Store(int32(h.info.Level))
 	h.tier.Store(int32(h.info.Tier))
-	if h.info.Level != prev.Level || h.info.Tier != prev.Tier {
+	h.healthy.Store(int32(h.info.Healthy))
+	h.problem.Store(int32(h.info.Problem))
+	if h.info.Level != prev.Level || h.info.Tier != prev.Tier || h.info.Healthy != prev.Healthy || h.info.Problem != prev.Problem {
 		close(h.changed)
 		h.changed = make(chan struct{})
 		for s := range h.subs {
@@ -90,16 +151,25 @@ func (h *stateHolder) get() (StateInfo, <-chan struct{}) {
 	return h.info, h.changed
 }
 
-func (h *stateHolder) close() {
+// close moves the state to Shutdown (subscribers and WaitForStateChange see
+// it), then stops the subscribers. It waits for each subscriber goroutine
+// except one whose callback is running: a callback that blocks must not
+// block Close; its goroutine ends when the callback returns, and it is
+// given nothing more.
+func (h *stateHolder) close(log *slog.Logger) {
+	h.update(func(i *StateInfo) { i.Level = Shutdown })
 	h.mu.Lock()
 	h.closed = true
 	subs := h.subs
 	h.subs = map[*subscriber]struct{}{}
 	h.mu.Unlock()
 	for s := range subs {
-		s.stop()
+		if busy := s.stop(); busy {
+			log.Warn("a state subscriber's callback is still running at Close; not waiting for it")
+			continue
+		}
+		<-s.exited
 	}
-	h.wg.Wait()
 }
 
 // State returns the current reachability state.
@@ -111,7 +181,8 @@ func (c *Client) State() StateInfo {
 // WaitForStateChange blocks until the level differs from s, and reports
 // true, or until ctx ends, and reports false. Like grpc's
 // ClientConn.WaitForStateChange, it returns at once when the level already
-// differs.
+// differs; after Close the level is Shutdown, so a wait for any other level
+// returns true at once.
 func (c *Client) WaitForStateChange(ctx context.Context, s State) bool {
 	for {
 		info, ch := c.state.get()
@@ -138,7 +209,8 @@ func (c *Client) refreshState() {
 // reached records a call that reached an instance: Green.
 func (c *Client) reached() {
 	s := c.pool.snap.Load()
-	if State(c.state.level.Load()) == Green && Tier(c.state.tier.Load()) == s.serving {
+	h := c.state
+	if State(h.level.Load()) == Green && Tier(h.tier.Load()) == s.serving && int(h.healthy.Load()) == s.healthy {
 		return
 	}
 	old, cur := c.state.update(func(i *StateInfo) {
@@ -148,11 +220,16 @@ func (c *Client) reached() {
 	})
 	if old != Green && cur == Green {
 		c.log.Info("registration server reachable", "state", cur, "was", old, "tier", s.serving)
-		if old == Red {
+		switch old {
+		case Red:
 			c.drainer.recovered()
 			if l := c.poll.Load(); l != nil {
 				l.wake()
 			}
+		case Unknown:
+			// Items left from an earlier run go as soon as the server
+			// answers, not after the next poll.
+			c.drainer.kick()
 		}
 	}
 }
@@ -171,6 +248,38 @@ func (c *Client) unreachable(err error) {
 	}
 }
 
+// problem returns the current problem (lock-free).
+func (c *Client) problem() Problem { return Problem(c.state.problem.Load()) }
+
+// setProblem records a failure of the account or the configuration.
+func (c *Client) setProblem(p Problem, err error) {
+	_, _ = c.state.update(func(i *StateInfo) { i.Problem, i.ProblemErr = p, err })
+	c.log.Warn("outbox paused: the server refused the account or the configuration", "problem", p, "err", err)
+}
+
+// clearProblem clears the problem if it is one of those listed (all when
+// none is), and restarts the drain.
+func (c *Client) clearProblem(only ...Problem) {
+	p := c.problem()
+	if p == NoProblem {
+		return
+	}
+	if len(only) > 0 && !slices.Contains(only, p) {
+		return
+	}
+	cleared := false
+	c.state.update(func(i *StateInfo) {
+		if i.Problem == p {
+			i.Problem, i.ProblemErr = NoProblem, nil
+			cleared = true
+		}
+	})
+	if cleared {
+		c.log.Info("outbox resumed", "problem was", p)
+		c.drainer.kick()
+	}
+}
+
 // notify does a non-blocking send on a signal channel of capacity 1.
 func notify(ch chan struct{}) {
 	select {
@@ -180,14 +289,15 @@ func notify(ch chan struct{}) {
 }
 
 // Subscribe calls fn with the current state and then with every change of
-// level or tier, in order, from a goroutine of its own. Changes queue up
-// (without bound) while fn runs, so a slow fn never blocks the client and
-// never misses or reorders a transition. fn must return; the returned
-// function unsubscribes, and Close unsubscribes everyone (changes not yet
-// delivered are then dropped). fn must not call Close, which waits for
-// every subscriber to return: stop the client from another goroutine.
+// Level, Tier, Healthy or Problem, in order, from a goroutine of its own.
+// Changes queue up (without bound) while fn runs, so a slow fn never blocks
+// the client and never misses or reorders a change. The returned function
+// unsubscribes. Close delivers Shutdown and then unsubscribes everyone
+// (changes not yet delivered are dropped); it waits for each subscriber's
+// goroutine to end, except one whose fn is running: a blocked fn never
+// blocks Close, and its goroutine ends when fn returns.
 func (c *Client) Subscribe(fn func(StateInfo)) (unsubscribe func()) {
-	s := &subscriber{fn: fn, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &subscriber{fn: fn, wake: make(chan struct{}, 1), exited: make(chan struct{})}
 	h := c.state
 	h.mu.Lock()
 	if h.closed {
@@ -196,9 +306,8 @@ func (c *Client) Subscribe(fn func(StateInfo)) (unsubscribe func()) {
 	}
 	h.subs[s] = struct{}{}
 	s.push(h.info)
-	h.wg.Add(1)
 	h.mu.Unlock()
-	go s.run(&h.wg)
+	go s.run()
 	return func() {
 		h.mu.Lock()
 		delete(h.subs, s)
@@ -210,13 +319,14 @@ func (c *Client) Subscribe(fn func(StateInfo)) (unsubscribe func()) {
 // subscriber owns an unbounded FIFO of state changes and the goroutine that
 // delivers them.
 type subscriber struct {
-	fn   func(StateInfo)
-	wake chan struct{}
-	done chan struct{}
-	once sync.Once
+	fn     func(StateInfo)
+	wake   chan struct{}
+	exited chan struct{} // closed when run returns
 
-	mu    sync.Mutex
-	queue []StateInfo
+	mu      sync.Mutex
+	queue   []StateInfo
+	stopped bool
+	inFn    bool
 }
 
 func (s *subscriber) push(i StateInfo) {
@@ -226,32 +336,49 @@ func (s *subscriber) push(i StateInfo) {
 	notify(s.wake)
 }
 
-func (s *subscriber) stop() { s.once.Do(func() { close(s.done) }) }
+// stop ends the subscription: fn is not called again. It reports whether
+// fn is running now.
+func (s *subscriber) stop() (busy bool) {
+	s.mu.Lock()
+	s.stopped = true
+	s.queue = nil
+	busy = s.inFn
+	s.mu.Unlock()
+	notify(s.wake)
+	return busy
+}
 
-func (s *subscriber) run(wg *sync.WaitGroup) {
-	defer wg.Done()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-s.wake:
-		}
+// take returns the next change to deliver, false once stopped. It marks fn
+// as running.
+func (s *subscriber) take() (StateInfo, bool, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFn = false
+	if s.stopped {
+		return StateInfo{}, false, false
+	}
+	if len(s.queue) == 0 {
+		s.queue = nil
+		return StateInfo{}, false, true
+	}
+	i := s.queue[0]
+	s.queue[0] = StateInfo{}
+	s.queue = s.queue[1:]
+	s.inFn = true
+	return i, true, true
+}
+
+func (s *subscriber) run() {
+	defer close(s.exited)
+	for range s.wake {
 		for {
-			select {
-			case <-s.done:
+			i, ok, live := s.take()
+			if !live {
 				return
-			default:
 			}
-			s.mu.Lock()
-			if len(s.queue) == 0 {
-				s.queue = nil
-				s.mu.Unlock()
+			if !ok {
 				break
 			}
-			i := s.queue[0]
-			s.queue[0] = StateInfo{}
-			s.queue = s.queue[1:]
-			s.mu.Unlock()
 			s.fn(i)
 		}
 	}
