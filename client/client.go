@@ -568,8 +568,8 @@ type Stats struct {
 type EndpointStats struct {
 	URL       string // redacted base URL
 	Tier      Tier
-	Healthy   bool // in rotation
-	Ejected   bool // out of rotation until a probe or a call finds it healthy
+	Healthy   bool  // in rotation
+	Ejected   bool  // out of rotation until a probe or a call finds it healthy
 	Requests  int64 // attempts sent to it (hedges included)
 	Probes    int64 // health probes (after an ejection, and by Probe)
 	Ejections int64

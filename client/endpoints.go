@@ -33,9 +33,9 @@ func (t Tier) String() string {
 
 // endpoint is one published base URL with its passive health.
 type endpoint struct {
-	idx  int
-	bit  uint64
-	tier Tier
+	idx    int
+	bit    uint64
+	tier   Tier
 	name   string   // redacted base URL
 	api    *url.URL // base + wire.APIPath; read-only after newPool
 	health *url.URL // base + "/healthz"; read-only after newPool

@@ -16,10 +16,10 @@ type State int
 
 // States.
 const (
-	Unknown State = iota // no call has finished yet
-	Green                // the last call reached an instance that answered
-	Red                  // a call failed on every endpoint
-	Shutdown             // Close was called; the state never changes again
+	Unknown  State = iota // no call has finished yet
+	Green                 // the last call reached an instance that answered
+	Red                   // a call failed on every endpoint
+	Shutdown              // Close was called; the state never changes again
 )
 
 // String returns "unknown", "green", "red" or "shutdown".
