@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -232,65 +231,62 @@ func (c *Client) getHealth(ctx context.Context, e *endpoint, timeout time.Durati
 // Probe checks now whether the Registration Server is reachable, ignoring
 // every backoff, ejection and Retry-After hold (as grpc-go's Connect and
 // ResetConnectBackoff do): it asks every endpoint's /healthz at once, each
-// within AttemptTimeout and ctx, and returns nil as soon as one answers 200.
-// The endpoints that answered are back in rotation and the state is Green;
-// after Red, a poll loop that was backing off polls again within
-// RecoverySpread and the outbox drains. An application calls it when the
-// network changed (a VPN came up, the laptop woke) or when the user asks.
-// When no endpoint answers it returns a *CallError (matching
-// ErrUnavailable) and the state turns Red.
+// within AttemptTimeout, and returns nil as soon as one answers ok. That
+// endpoint is back in rotation and the state is Green; after Red, a poll
+// loop that was backing off polls again within RecoverySpread and the
+// outbox drains. The other endpoints' probes finish in the background and
+// put those that answer back in rotation (Close cancels them). An
+// application calls Probe when the network changed (a VPN came up, the
+// laptop woke) or when the user asks. When no endpoint answers, Probe
+// returns a *CallError (matching ErrUnavailable) and the state turns Red;
+// when ctx ends first, ctx's error.
 func (c *Client) Probe(ctx context.Context) error {
 	if c.closed() {
 		return ErrClosed
 	}
-	if !c.track() {
-		return ErrClosed
-	}
-	defer c.wg.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.ctx, cancel)
-	defer stop()
-
 	type result struct {
 		e   *endpoint
 		err error
 	}
 	all := c.pool.all
-	results := make(chan result, len(all))
-	var wg sync.WaitGroup
+	results := make(chan result, len(all)) // never blocks a probe
+	started := 0
 	for _, e := range all {
-		wg.Go(func() { results <- result{e, c.probeEndpoint(ctx, e, c.cfg.AttemptTimeout)} })
+		if !c.track() {
+			break
+		}
+		started++
+		go func() {
+			defer c.wg.Done()
+			err := c.probeEndpoint(c.ctx, e, c.cfg.AttemptTimeout)
+			if err == nil {
+				c.pool.success(e)
+				c.reached()
+			}
+			results <- result{e, err}
+		}()
+	}
+	if started == 0 {
+		return ErrClosed
 	}
 	var causes []error
 	var names []string
-	ok := false
-	for range all {
-		r := <-results
-		names = append(names, r.e.name)
-		if r.err == nil {
-			c.pool.success(r.e)
-			if !ok {
-				ok = true
-				c.reached()
-				cancel() // the first answer is enough
+	for range started {
+		select {
+		case r := <-results:
+			if r.err == nil {
+				return nil
 			}
-			continue
-		}
-		if !ok {
+			names = append(names, r.e.name)
 			causes = append(causes, &AttemptError{Endpoint: r.e.name, Err: r.err})
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	}
-	wg.Wait()
-	if ok {
-		return nil
 	}
 	if c.closed() {
 		return ErrClosed
 	}
-	err := &CallError{Command: "healthz", Attempts: len(all), Endpoints: names, Err: errors.Join(causes...)}
-	if ctx.Err() == nil {
-		c.unreachable(err)
-	}
+	err := &CallError{Command: "healthz", Attempts: started, Endpoints: names, Err: errors.Join(causes...)}
+	c.unreachable(err)
 	return err
 }
