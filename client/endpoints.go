@@ -154,28 +154,36 @@ func (p *pool) pick(tried uint64, healthyOnly bool) *endpoint {
 
 // pickPanic picks among all endpoints not tried, ejected or not, so that a
 // call with no healthy endpoint left tries rather than fails without
-// trying. It prefers endpoints not held by a Retry-After; when every one
+// trying: primaries first. It prefers endpoints not held by a Retry-After; when every one
 // left is held, it takes the one whose hold ends first: a user's call is
 // worth one request (the poll loop, which makes most requests, waits for
 // the hold).
 func (p *pool) pickPanic(tried uint64, n uint64) *endpoint {
 	now := time.Now()
-	l := uint64(len(p.all))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var held *endpoint
-	for i := uint64(0); i < l; i++ {
-		e := p.all[(n+i)%l]
-		if tried&e.bit != 0 {
-			continue
+	// Tier by tier (primaries first), round robin within a tier.
+	for lo := 0; lo < len(p.all); {
+		hi := lo
+		for hi < len(p.all) && p.all[hi].tier == p.all[lo].tier {
+			hi++
 		}
-		if now.Before(e.holdUntil) {
-			if held == nil || e.holdUntil.Before(held.holdUntil) {
-				held = e
+		l := uint64(hi - lo)
+		for i := uint64(0); i < l; i++ {
+			e := p.all[lo+int((n+i)%l)]
+			if tried&e.bit != 0 {
+				continue
 			}
-			continue
+			if now.Before(e.holdUntil) {
+				if held == nil || e.holdUntil.Before(held.holdUntil) {
+					held = e
+				}
+				continue
+			}
+			return e
 		}
-		return e
+		lo = hi
 	}
 	return held
 }

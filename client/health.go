@@ -117,15 +117,20 @@ func (p *pool) ejectLocked(e *endpoint, now time.Time, hold time.Duration) {
 		level -= int(now.Sub(e.healthySince) / cfg.EjectionDecay)
 	}
 	level = max(0, min(level, maxLevel))
+	d := max(p.ejectionTime(level), hold)
+	e.level = min(level+1, maxLevel)
+	e.fails.Store(0)
+	p.armLocked(e, d)
+}
+
+// ejectionTime is EjectionTime·2^level, capped, plus up to 25% jitter.
+func (p *pool) ejectionTime(level int) time.Duration {
+	cfg := p.c.cfg
 	d := cfg.EjectionTime << uint(level)
 	if d > cfg.MaxEjectionTime || d <= 0 {
 		d = cfg.MaxEjectionTime
 	}
-	d += p.c.randDuration(d / 4)
-	d = max(d, hold)
-	e.level = min(level+1, maxLevel)
-	e.fails.Store(0)
-	p.armLocked(e, d)
+	return d + p.c.randDuration(d/4)
 }
 
 // armLocked takes e out of rotation for d, then probes it. Caller holds
@@ -143,9 +148,10 @@ func (p *pool) armLocked(e *endpoint, d time.Duration) {
 }
 
 // endEjection probes e off the users' path (on the timer's goroutine) when
-// its ejection ends: back in rotation if it answers, ejected again for
-// longer if not. No user's call waits for the verdict. The probe counts
-// against the retry budget; when the budget is spent it is put off.
+// its ejection ends while another endpoint serves: back in rotation if it
+// answers, ejected again for longer if not. No user's call waits for the
+// verdict. The probe counts against the retry budget; when the budget is
+// spent, or while the state is Red, it is put off.
 func (p *pool) endEjection(e *endpoint, gen uint64) {
 	c := p.c
 	if !c.track() {
@@ -158,6 +164,15 @@ func (p *pool) endEjection(e *endpoint, gen uint64) {
 		return
 	}
 	e.timer = nil
+	if State(c.state.level.Load()) == Red {
+		// No endpoint answers: the poll loop is the recovery probe, with
+		// its jittered backoff, and every call tries the ejected
+		// endpoints (panic mode). Probes from every client of a fleet at
+		// the end of their ejections would be a herd of their own.
+		e.timer = time.AfterFunc(p.ejectionTime(max(e.level-1, 0)), func() { p.endEjection(e, gen) })
+		p.mu.Unlock()
+		return
+	}
 	p.mu.Unlock()
 	if !c.budget.allowRetry(time.Now()) {
 		c.stats.denied.Add(1)

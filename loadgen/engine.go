@@ -836,7 +836,7 @@ func (s *sim) close() {
 // onCall records every call the client makes, the poll loop's included,
 // except calls the end of the run canceled: those have no outcome.
 func (s *sim) onCall(ci client.CallInfo) {
-	if errors.Is(ci.Err, context.Canceled) {
+	if errors.Is(ci.Err, context.Canceled) || errors.Is(ci.Err, client.ErrClosed) {
 		return
 	}
 	o := Outcome{Endpoint: ci.Endpoint, Class: classify(ci.Err)}
