@@ -32,9 +32,12 @@ type store interface {
 	// (ErrDuplicate) or lim does not admit it (ErrFull).
 	insert(ctx context.Context, it *Item, size int64, lim limits) error
 	// next returns the first pending item in enqueue order with seq > after
-	// that is ready: no item with the same non-empty Key and a lower seq is
-	// stored (pending or dead).
+	// that is ready: no pending item with the same non-empty Key and a
+	// lower seq is stored. Dead letters never hold an item back.
 	next(ctx context.Context, after int64) (record, bool, error)
+	// expired lists, in enqueue order, the pending items whose Expires is
+	// set and before now, wherever they wait.
+	expired(ctx context.Context, now time.Time) ([]record, error)
 	// claim increments the item's attempts and claims.
 	claim(ctx context.Context, seq int64) error
 	// delivered removes the item.
@@ -219,6 +222,9 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 	// Outcomes are recorded even when ctx has just ended: recording is
 	// local and short, and skipping it would count as a crash.
 	rec := context.WithoutCancel(ctx)
+	if err := c.buryExpired(ctx, rec, &res); err != nil {
+		return res, err
+	}
 	var after int64
 	for {
 		if ctx.Err() != nil {
@@ -300,6 +306,32 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 			return res, serr
 		}
 	}
+}
+
+// buryExpired makes every pending item whose Expires has passed a dead
+// letter, including those waiting behind an earlier item of their key or
+// behind an item the drain will not get past (a transient failure ends the
+// drain): items expire on time wherever they wait.
+func (c *core) buryExpired(ctx, rec context.Context, res *DrainResult) error {
+	now := c.now()
+	expired, err := c.st.expired(ctx, now)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // the drain loop reports why ctx ended
+		}
+		return fmt.Errorf("offline: drain: list expired items: %w", err)
+	}
+	for i := range expired {
+		r := &expired[i]
+		reason := ReasonExpired
+		if r.damaged { // its Expires may be the damaged field
+			reason = ReasonDamaged
+		}
+		if err := c.buryCounted(rec, r, reason, now, res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // delivered records a delivery; false if the item was discarded meanwhile.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -81,7 +82,7 @@ type memStore struct {
 	order   []*memRec // ascending seq; removed records linger until compaction
 	gone    int       // removed records in order
 	byID    map[string]*memRec
-	byKey   map[string][]*memRec // stored records per non-empty key, ascending seq
+	byKey   map[string][]*memRec // pending records per non-empty key, ascending seq
 	bytes   int64
 	deadN   int // dead letters among byID
 }
@@ -103,19 +104,8 @@ func (s *memStore) find(seq int64) (*memRec, error) {
 func (s *memStore) remove(r *memRec) {
 	r.removed = true
 	delete(s.byID, r.it.ID)
-	if r.it.Key != "" {
-		q := s.byKey[r.it.Key]
-		for i, x := range q {
-			if x == r {
-				q = append(q[:i:i], q[i+1:]...)
-				break
-			}
-		}
-		if len(q) == 0 {
-			delete(s.byKey, r.it.Key)
-		} else {
-			s.byKey[r.it.Key] = q
-		}
+	if !r.dead {
+		s.unqueue(r)
 	}
 	s.bytes -= r.size
 	if r.dead {
@@ -131,6 +121,30 @@ func (s *memStore) remove(r *memRec) {
 		}
 		s.order = kept
 		s.gone = 0
+	}
+}
+
+// queue adds the pending record r to its key's queue, in seq order.
+// Caller holds mu.
+func (s *memStore) queue(r *memRec) {
+	if r.it.Key == "" {
+		return
+	}
+	q := s.byKey[r.it.Key]
+	i := sort.Search(len(q), func(i int) bool { return q[i].seq > r.seq })
+	s.byKey[r.it.Key] = slices.Insert(q, i, r)
+}
+
+// unqueue removes r from its key's queue. Caller holds mu.
+func (s *memStore) unqueue(r *memRec) {
+	if r.it.Key == "" {
+		return
+	}
+	q := slices.DeleteFunc(s.byKey[r.it.Key], func(x *memRec) bool { return x == r })
+	if len(q) == 0 {
+		delete(s.byKey, r.it.Key)
+	} else {
+		s.byKey[r.it.Key] = q
 	}
 }
 
@@ -152,9 +166,7 @@ func (s *memStore) insert(_ context.Context, it *Item, size int64, lim limits) e
 	r := &memRec{seq: s.lastSeq, it: cloneItem(*it), size: size}
 	s.order = append(s.order, r)
 	s.byID[it.ID] = r
-	if it.Key != "" {
-		s.byKey[it.Key] = append(s.byKey[it.Key], r)
-	}
+	s.queue(r)
 	s.bytes += size
 	return nil
 }
@@ -169,11 +181,27 @@ func (s *memStore) next(_ context.Context, after int64) (record, bool, error) {
 			continue
 		}
 		if r.it.Key != "" && s.byKey[r.it.Key][0] != r {
-			continue // an earlier item with this key is stored
+			continue // an earlier item with this key is pending
 		}
-		return record{seq: r.seq, item: cloneItem(r.it), claims: r.claims}, true, nil
+		return r.record(), true, nil
 	}
 	return record{}, false, nil
+}
+
+func (r *memRec) record() record {
+	return record{seq: r.seq, item: cloneItem(r.it), claims: r.claims}
+}
+
+func (s *memStore) expired(_ context.Context, now time.Time) ([]record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []record
+	for _, r := range s.order {
+		if !r.removed && !r.dead && !r.it.Expires.IsZero() && r.it.Expires.Before(now) {
+			out = append(out, r.record())
+		}
+	}
+	return out, nil
 }
 
 // pendingRec returns the pending record seq. Caller holds mu.
@@ -220,6 +248,7 @@ func (s *memStore) bury(_ context.Context, seq int64, reason string, at time.Tim
 	}
 	r.dead, r.reason, r.died = true, reason, at
 	s.deadN++
+	s.unqueue(r)
 	return nil
 }
 
@@ -273,6 +302,7 @@ func (s *memStore) retry(_ context.Context, id string) (Item, error) {
 	}
 	r.dead, r.reason, r.died, r.claims = false, "", time.Time{}, 0
 	s.deadN--
+	s.queue(r)
 	return cloneItem(r.it), nil
 }
 

@@ -16,8 +16,8 @@ type Item struct {
 	Kind string
 	// Key is the order key: the entity the item belongs to (a space, a
 	// file). Items with the same key are delivered in the order they were
-	// enqueued; an item waits while an earlier one with its key is pending
-	// or dead.
+	// enqueued; an item waits while an earlier one with its key is
+	// pending. A dead letter does not hold back later items of its key.
 	Key string
 	// Payload holds the command's fields, encoded by the caller. The outbox
 	// never interprets it.
@@ -26,7 +26,7 @@ type Item struct {
 	Created time.Time
 	// Expires is when the item stops being worth delivering; the zero value
 	// means never. An expired item becomes a dead letter with reason
-	// "expired".
+	// "expired" at the next Drain, wherever it waits.
 	Expires time.Time
 	// Attempts counts the sends started for this item (committed before each
 	// send).
