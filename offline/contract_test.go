@@ -98,7 +98,7 @@ func ids[T any](xs []T, id func(T) string) []string {
 	return out
 }
 
-func pendingIDs(t *testing.T, ob Manager) []string {
+func pendingIDs(t *testing.T, ob Outbox) []string {
 	t.Helper()
 	p, err := ob.Pending(context.Background())
 	if err != nil {
@@ -107,7 +107,7 @@ func pendingIDs(t *testing.T, ob Manager) []string {
 	return ids(p, func(it Item) string { return it.ID })
 }
 
-func deadIDs(t *testing.T, ob Manager) []string {
+func deadIDs(t *testing.T, ob Outbox) []string {
 	t.Helper()
 	d, err := ob.Dead(context.Background())
 	if err != nil {
