@@ -77,11 +77,17 @@ type core struct {
 	// beforeDrain, if set, runs once per Drain after drainSem is held (the
 	// SQLite outbox takes its sender lock there).
 	beforeDrain func() error
+	// beforeStoreClose, if set, runs once in Close when no call is in
+	// progress any more, just before the store is closed (Memory reports
+	// the items it loses there).
+	beforeStoreClose func(ctx context.Context) error
 	// afterClose, if set, runs once after the store is closed.
 	afterClose func() error
 
-	lifeMu sync.Mutex
-	closed bool
+	lifeMu    sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error // what close returned
 	ops    sync.WaitGroup // calls in progress
 	stop   context.Context
 	cancel context.CancelFunc
@@ -120,23 +126,27 @@ func (c *core) begin() error {
 func (c *core) end() { c.ops.Done() }
 
 // close stops a running Drain (its send sees a cancelled context), waits for
-// every call in progress, then closes the store and the subscriptions.
+// every call in progress, then closes the store and the subscriptions. Every
+// later call returns what the first one returned.
 func (c *core) close() error {
-	c.lifeMu.Lock()
-	if c.closed {
+	c.closeOnce.Do(func() {
+		c.lifeMu.Lock()
+		c.closed = true // begin fails from here on
 		c.lifeMu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.lifeMu.Unlock()
-	c.cancel()
-	c.ops.Wait()
-	err := c.st.close()
-	if c.afterClose != nil {
-		err = errors.Join(err, c.afterClose())
-	}
-	c.events.close()
-	return err
+		c.cancel()
+		c.ops.Wait()
+		var err error
+		if c.beforeStoreClose != nil {
+			err = c.beforeStoreClose(context.Background())
+		}
+		err = errors.Join(err, c.st.close())
+		if c.afterClose != nil {
+			err = errors.Join(err, c.afterClose())
+		}
+		c.events.close()
+		c.closeErr = err
+	})
+	return c.closeErr
 }
 
 func (c *core) emit(kind EventKind, it *Item, reason string, at time.Time) {

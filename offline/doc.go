@@ -34,7 +34,12 @@
 //   - Open returns a *SQLite outbox in one SQLite file (modernc.org/sqlite, pure
 //     Go): WAL, synchronous=FULL, Enqueue returns after the commit, one
 //     sender per file guarded by an OS file lock, corruption detected at Open.
-//   - NewMemory returns a *Memory outbox, for tests and simulations.
+//   - NewMemory returns a *Memory outbox, for tests and simulations only: it
+//     loses its items when it is closed (Close then returns an error
+//     wrapping ErrNotKept with their count) or when the process ends.
+//
+// A desktop application wants the durable outbox: its users' invitations
+// must survive a crash, a kill and a restart.
 //
 // The application lists Pending items and Dead letters, can Retry or Discard
 // them, and can Subscribe to events (queued, sent, dead, retried,

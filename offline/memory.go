@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// Memory is an outbox held in memory: it keeps the full Outbox contract
-// (limits, order per key, dead letters, expiry, events) but loses its items
-// when the process ends. The load generator's simulated clients use it; a
-// desktop application wants SQLite.
+// Memory is an outbox held in memory, for tests and simulations: it keeps
+// the full Outbox contract (limits, order per key, dead letters, expiry,
+// events) but loses its items when it is closed or the process ends. The
+// load generator's simulated clients use it; a desktop application wants
+// the durable outbox, which survives a crash and a restart.
 //
 // Create it with NewMemory. It is safe for concurrent use; one Drain runs at
 // a time (a second one waits).
@@ -26,8 +27,32 @@ var _ Manager = (*Memory)(nil)
 // NewMemory returns an empty in-memory outbox.
 func NewMemory(opts MemoryOptions) *Memory {
 	lim := resolveLimits(opts.MaxItemBytes, opts.MaxItems, opts.MaxBytes)
-	return &Memory{c: newCore(newMemStore(), lim, opts.Now, opts.Logger)}
+	st := newMemStore()
+	c := newCore(st, lim, opts.Now, opts.Logger)
+	c.beforeStoreClose = func(ctx context.Context) error {
+		pending, _ := st.count(ctx)
+		if pending == 0 {
+			return nil
+		}
+		c.log.Warn("offline: memory outbox closed with pending items; they are lost (use a durable outbox)",
+			"pending", pending, "dead", st.deadCount())
+		return &notKeptError{pending: pending}
+	}
+	return &Memory{c: c}
 }
+
+// notKeptError reports the pending items a closed Memory lost.
+type notKeptError struct{ pending int }
+
+func (e *notKeptError) Error() string {
+	items := "items"
+	if e.pending == 1 {
+		items = "item"
+	}
+	return fmt.Sprintf("offline: memory outbox closed with %d pending %s; they are lost (use a durable outbox)", e.pending, items)
+}
+
+func (e *notKeptError) Unwrap() error { return ErrNotKept }
 
 // Enqueue stores a copy of it. See Outbox.Enqueue. An empty it.Created is
 // set to the outbox clock's now; it.Attempts is ignored.
@@ -60,7 +85,11 @@ func (m *Memory) Discard(ctx context.Context, id string) error { return m.c.disc
 func (m *Memory) Subscribe(buffer int) *Subscription { return m.c.subscribe(buffer) }
 
 // Close stops a running Drain, discards the items and closes every
-// subscription. It is idempotent.
+// subscription. When pending items (not yet delivered) are lost, it logs a
+// warning with their count on MemoryOptions.Logger and returns an error
+// wrapping ErrNotKept that names the count; dead letters are dropped
+// without an error. Close is idempotent: every later call returns what the
+// first one returned.
 func (m *Memory) Close() error { return m.c.close() }
 
 // memRec is one stored item.
@@ -291,6 +320,13 @@ func (s *memStore) count(context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.byID) - s.deadN, nil
+}
+
+// deadCount reports the number of dead letters.
+func (s *memStore) deadCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadN
 }
 
 func (s *memStore) retry(_ context.Context, id string) (Item, error) {
