@@ -87,10 +87,10 @@ type core struct {
 	lifeMu    sync.Mutex
 	closed    bool
 	closeOnce sync.Once
-	closeErr  error // what close returned
-	ops    sync.WaitGroup // calls in progress
-	stop   context.Context
-	cancel context.CancelFunc
+	closeErr  error          // what close returned
+	ops       sync.WaitGroup // calls in progress
+	stop      context.Context
+	cancel    context.CancelFunc
 }
 
 func newCore(st store, lim limits, now func() time.Time, log *slog.Logger) *core {
