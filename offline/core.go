@@ -32,9 +32,12 @@ type store interface {
 	// (ErrDuplicate) or lim does not admit it (ErrFull).
 	insert(ctx context.Context, it *Item, size int64, lim limits) error
 	// next returns the first pending item in enqueue order with seq > after
-	// that is ready: no item with the same non-empty Key and a lower seq is
-	// stored (pending or dead).
+	// that is ready: no pending item with the same non-empty Key and a
+	// lower seq is stored. Dead letters never hold an item back.
 	next(ctx context.Context, after int64) (record, bool, error)
+	// expired lists, in enqueue order, the pending items whose Expires is
+	// set and before now, wherever they wait.
+	expired(ctx context.Context, now time.Time) ([]record, error)
 	// claim increments the item's attempts and claims.
 	claim(ctx context.Context, seq int64) error
 	// delivered removes the item.
@@ -74,14 +77,20 @@ type core struct {
 	// beforeDrain, if set, runs once per Drain after drainSem is held (the
 	// SQLite outbox takes its sender lock there).
 	beforeDrain func() error
+	// beforeStoreClose, if set, runs once in Close when no call is in
+	// progress any more, just before the store is closed (Memory reports
+	// the items it loses there).
+	beforeStoreClose func(ctx context.Context) error
 	// afterClose, if set, runs once after the store is closed.
 	afterClose func() error
 
-	lifeMu sync.Mutex
-	closed bool
-	ops    sync.WaitGroup // calls in progress
-	stop   context.Context
-	cancel context.CancelFunc
+	lifeMu    sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error          // what close returned
+	ops       sync.WaitGroup // calls in progress
+	stop      context.Context
+	cancel    context.CancelFunc
 }
 
 func newCore(st store, lim limits, now func() time.Time, log *slog.Logger) *core {
@@ -117,23 +126,27 @@ func (c *core) begin() error {
 func (c *core) end() { c.ops.Done() }
 
 // close stops a running Drain (its send sees a cancelled context), waits for
-// every call in progress, then closes the store and the subscriptions.
+// every call in progress, then closes the store and the subscriptions. Every
+// later call returns what the first one returned.
 func (c *core) close() error {
-	c.lifeMu.Lock()
-	if c.closed {
+	c.closeOnce.Do(func() {
+		c.lifeMu.Lock()
+		c.closed = true // begin fails from here on
 		c.lifeMu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.lifeMu.Unlock()
-	c.cancel()
-	c.ops.Wait()
-	err := c.st.close()
-	if c.afterClose != nil {
-		err = errors.Join(err, c.afterClose())
-	}
-	c.events.close()
-	return err
+		c.cancel()
+		c.ops.Wait()
+		var err error
+		if c.beforeStoreClose != nil {
+			err = c.beforeStoreClose(context.Background())
+		}
+		err = errors.Join(err, c.st.close())
+		if c.afterClose != nil {
+			err = errors.Join(err, c.afterClose())
+		}
+		c.events.close()
+		c.closeErr = err
+	})
+	return c.closeErr
 }
 
 func (c *core) emit(kind EventKind, it *Item, reason string, at time.Time) {
@@ -219,6 +232,9 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 	// Outcomes are recorded even when ctx has just ended: recording is
 	// local and short, and skipping it would count as a crash.
 	rec := context.WithoutCancel(ctx)
+	if err := c.buryExpired(ctx, rec, &res); err != nil {
+		return res, err
+	}
 	var after int64
 	for {
 		if ctx.Err() != nil {
@@ -300,6 +316,32 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 			return res, serr
 		}
 	}
+}
+
+// buryExpired makes every pending item whose Expires has passed a dead
+// letter, including those waiting behind an earlier item of their key or
+// behind an item the drain will not get past (a transient failure ends the
+// drain): items expire on time wherever they wait.
+func (c *core) buryExpired(ctx, rec context.Context, res *DrainResult) error {
+	now := c.now()
+	expired, err := c.st.expired(ctx, now)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // the drain loop reports why ctx ended
+		}
+		return fmt.Errorf("offline: drain: list expired items: %w", err)
+	}
+	for i := range expired {
+		r := &expired[i]
+		reason := ReasonExpired
+		if r.damaged { // its Expires may be the damaged field
+			reason = ReasonDamaged
+		}
+		if err := c.buryCounted(rec, r, reason, now, res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // delivered records a delivery; false if the item was discarded meanwhile.

@@ -6,8 +6,11 @@
 // server as <requestid> on every attempt, so a replay after a lost reply or a
 // crash changes nothing on the server. Items with the same order Key are
 // delivered in the order they were enqueued: an item waits while an earlier
-// one with its Key is pending or dead. Items with an empty Key are not
-// ordered against each other.
+// one with its Key is pending. A dead letter never holds back the items of
+// its Key: it failed because of itself, and the rest of its Key goes on
+// (Retry puts it back in its original place, before the items enqueued
+// after it that are still pending). Items with an empty Key are not ordered
+// against each other.
 //
 // Drain delivers the ready items through a SendFunc and records each outcome:
 //
@@ -18,7 +21,9 @@
 //     returns the error. Call Drain again once the server is reachable.
 //
 // An item whose Expires has passed becomes a dead letter with reason
-// "expired" without being sent. Before each send the item's claim counter is
+// "expired" without being sent, wherever it waits: each Drain first buries
+// every expired pending item, including those waiting behind an earlier item
+// of their Key or behind a transient failure. Before each send the item's claim counter is
 // incremented (and, for the durable outbox, committed); a recorded outcome
 // resets it. An item claimed MaxClaims times without an outcome, i.e. one
 // that was being sent each time the process crashed, becomes a dead letter,
@@ -29,7 +34,12 @@
 //   - Open returns a *SQLite outbox in one SQLite file (modernc.org/sqlite, pure
 //     Go): WAL, synchronous=FULL, Enqueue returns after the commit, one
 //     sender per file guarded by an OS file lock, corruption detected at Open.
-//   - NewMemory returns a *Memory outbox, for tests and simulations.
+//   - NewMemory returns a *Memory outbox, for tests and simulations only: it
+//     loses its items when it is closed (Close then returns an error
+//     wrapping ErrNotKept with their count) or when the process ends.
+//
+// A desktop application wants the durable outbox: its users' invitations
+// must survive a crash, a kill and a restart.
 //
 // The application lists Pending items and Dead letters, can Retry or Discard
 // them, and can Subscribe to events (queued, sent, dead, retried,

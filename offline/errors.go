@@ -13,6 +13,9 @@ var (
 	// ErrInvalidItem reports an item that cannot be stored, e.g. one
 	// without an ID.
 	ErrInvalidItem = errors.New("offline: invalid item")
+	// ErrNotKept reports that closing an outbox that cannot keep its items
+	// (Memory) lost pending ones. The error's text says how many.
+	ErrNotKept = errors.New("offline: pending items not kept")
 	// ErrCorrupt reports a database file that is damaged, truncated or not
 	// an outbox at all. Open wraps it in a *CorruptError.
 	ErrCorrupt = errors.New("offline: outbox file is corrupt")

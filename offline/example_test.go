@@ -93,3 +93,31 @@ func ExampleOpen() {
 	// sent after restart: 1 <nil>
 	// event: sent req-1
 }
+
+// ExampleOutbox shows an application's dead-letter screen written against
+// the Outbox interface alone, as a client.Config.Outbox is: it lists the
+// dead letters, retries one and discards the other.
+func ExampleOutbox() {
+	ctx := context.Background()
+	var ob offline.Outbox = offline.NewMemory(offline.MemoryOptions{})
+	defer ob.Close()
+	for _, id := range []string{"req-1", "req-2"} {
+		_ = ob.Enqueue(ctx, offline.Item{ID: id, Kind: "sendinvitation", Key: "space-42"})
+	}
+	_, _ = ob.Drain(ctx, func(ctx context.Context, it offline.Item) error {
+		return offline.Permanent(errors.New("recipient unknown"))
+	})
+
+	dead, _ := ob.Dead(ctx)
+	for _, d := range dead {
+		fmt.Println("dead letter:", d.ID, d.Reason)
+	}
+	_ = ob.Retry(ctx, "req-1")   // the user fixed the recipient
+	_ = ob.Discard(ctx, "req-2") // the user gave up on this one
+	pending, _ := ob.Pending(ctx)
+	fmt.Println("pending:", len(pending), pending[0].ID)
+	// Output:
+	// dead letter: req-1 recipient unknown
+	// dead letter: req-2 recipient unknown
+	// pending: 1 req-1
+}

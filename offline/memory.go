@@ -4,15 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 )
 
-// Memory is an outbox held in memory: it keeps the full Outbox contract
-// (limits, order per key, dead letters, expiry, events) but loses its items
-// when the process ends. The load generator's simulated clients use it; a
-// desktop application wants SQLite.
+// Memory is an outbox held in memory, for tests and simulations: it keeps
+// the full Outbox contract (limits, order per key, dead letters, expiry,
+// events) but loses its items when it is closed or the process ends. The
+// load generator's simulated clients use it; a desktop application wants
+// the durable outbox, which survives a crash and a restart.
 //
 // Create it with NewMemory. It is safe for concurrent use; one Drain runs at
 // a time (a second one waits).
@@ -25,8 +27,32 @@ var _ Manager = (*Memory)(nil)
 // NewMemory returns an empty in-memory outbox.
 func NewMemory(opts MemoryOptions) *Memory {
 	lim := resolveLimits(opts.MaxItemBytes, opts.MaxItems, opts.MaxBytes)
-	return &Memory{c: newCore(newMemStore(), lim, opts.Now, opts.Logger)}
+	st := newMemStore()
+	c := newCore(st, lim, opts.Now, opts.Logger)
+	c.beforeStoreClose = func(ctx context.Context) error {
+		pending, _ := st.count(ctx)
+		if pending == 0 {
+			return nil
+		}
+		c.log.Warn("offline: memory outbox closed with pending items; they are lost (use a durable outbox)",
+			"pending", pending, "dead", st.deadCount())
+		return &notKeptError{pending: pending}
+	}
+	return &Memory{c: c}
 }
+
+// notKeptError reports the pending items a closed Memory lost.
+type notKeptError struct{ pending int }
+
+func (e *notKeptError) Error() string {
+	items := "items"
+	if e.pending == 1 {
+		items = "item"
+	}
+	return fmt.Sprintf("offline: memory outbox closed with %d pending %s; they are lost (use a durable outbox)", e.pending, items)
+}
+
+func (e *notKeptError) Unwrap() error { return ErrNotKept }
 
 // Enqueue stores a copy of it. See Outbox.Enqueue. An empty it.Created is
 // set to the outbox clock's now; it.Attempts is ignored.
@@ -59,7 +85,11 @@ func (m *Memory) Discard(ctx context.Context, id string) error { return m.c.disc
 func (m *Memory) Subscribe(buffer int) *Subscription { return m.c.subscribe(buffer) }
 
 // Close stops a running Drain, discards the items and closes every
-// subscription. It is idempotent.
+// subscription. When pending items (not yet delivered) are lost, it logs a
+// warning with their count on MemoryOptions.Logger and returns an error
+// wrapping ErrNotKept that names the count; dead letters are dropped
+// without an error. Close is idempotent: every later call returns what the
+// first one returned.
 func (m *Memory) Close() error { return m.c.close() }
 
 // memRec is one stored item.
@@ -81,7 +111,7 @@ type memStore struct {
 	order   []*memRec // ascending seq; removed records linger until compaction
 	gone    int       // removed records in order
 	byID    map[string]*memRec
-	byKey   map[string][]*memRec // stored records per non-empty key, ascending seq
+	byKey   map[string][]*memRec // pending records per non-empty key, ascending seq
 	bytes   int64
 	deadN   int // dead letters among byID
 }
@@ -103,19 +133,8 @@ func (s *memStore) find(seq int64) (*memRec, error) {
 func (s *memStore) remove(r *memRec) {
 	r.removed = true
 	delete(s.byID, r.it.ID)
-	if r.it.Key != "" {
-		q := s.byKey[r.it.Key]
-		for i, x := range q {
-			if x == r {
-				q = append(q[:i:i], q[i+1:]...)
-				break
-			}
-		}
-		if len(q) == 0 {
-			delete(s.byKey, r.it.Key)
-		} else {
-			s.byKey[r.it.Key] = q
-		}
+	if !r.dead {
+		s.unqueue(r)
 	}
 	s.bytes -= r.size
 	if r.dead {
@@ -131,6 +150,30 @@ func (s *memStore) remove(r *memRec) {
 		}
 		s.order = kept
 		s.gone = 0
+	}
+}
+
+// queue adds the pending record r to its key's queue, in seq order.
+// Caller holds mu.
+func (s *memStore) queue(r *memRec) {
+	if r.it.Key == "" {
+		return
+	}
+	q := s.byKey[r.it.Key]
+	i := sort.Search(len(q), func(i int) bool { return q[i].seq > r.seq })
+	s.byKey[r.it.Key] = slices.Insert(q, i, r)
+}
+
+// unqueue removes r from its key's queue. Caller holds mu.
+func (s *memStore) unqueue(r *memRec) {
+	if r.it.Key == "" {
+		return
+	}
+	q := slices.DeleteFunc(s.byKey[r.it.Key], func(x *memRec) bool { return x == r })
+	if len(q) == 0 {
+		delete(s.byKey, r.it.Key)
+	} else {
+		s.byKey[r.it.Key] = q
 	}
 }
 
@@ -152,9 +195,7 @@ func (s *memStore) insert(_ context.Context, it *Item, size int64, lim limits) e
 	r := &memRec{seq: s.lastSeq, it: cloneItem(*it), size: size}
 	s.order = append(s.order, r)
 	s.byID[it.ID] = r
-	if it.Key != "" {
-		s.byKey[it.Key] = append(s.byKey[it.Key], r)
-	}
+	s.queue(r)
 	s.bytes += size
 	return nil
 }
@@ -169,11 +210,27 @@ func (s *memStore) next(_ context.Context, after int64) (record, bool, error) {
 			continue
 		}
 		if r.it.Key != "" && s.byKey[r.it.Key][0] != r {
-			continue // an earlier item with this key is stored
+			continue // an earlier item with this key is pending
 		}
-		return record{seq: r.seq, item: cloneItem(r.it), claims: r.claims}, true, nil
+		return r.record(), true, nil
 	}
 	return record{}, false, nil
+}
+
+func (r *memRec) record() record {
+	return record{seq: r.seq, item: cloneItem(r.it), claims: r.claims}
+}
+
+func (s *memStore) expired(_ context.Context, now time.Time) ([]record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []record
+	for _, r := range s.order {
+		if !r.removed && !r.dead && !r.it.Expires.IsZero() && r.it.Expires.Before(now) {
+			out = append(out, r.record())
+		}
+	}
+	return out, nil
 }
 
 // pendingRec returns the pending record seq. Caller holds mu.
@@ -220,6 +277,7 @@ func (s *memStore) bury(_ context.Context, seq int64, reason string, at time.Tim
 	}
 	r.dead, r.reason, r.died = true, reason, at
 	s.deadN++
+	s.unqueue(r)
 	return nil
 }
 
@@ -264,6 +322,13 @@ func (s *memStore) count(context.Context) (int, error) {
 	return len(s.byID) - s.deadN, nil
 }
 
+// deadCount reports the number of dead letters.
+func (s *memStore) deadCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadN
+}
+
 func (s *memStore) retry(_ context.Context, id string) (Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -273,6 +338,7 @@ func (s *memStore) retry(_ context.Context, id string) (Item, error) {
 	}
 	r.dead, r.reason, r.died, r.claims = false, "", time.Time{}, 0
 	s.deadN--
+	s.queue(r)
 	return cloneItem(r.it), nil
 }
 

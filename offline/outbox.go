@@ -16,8 +16,8 @@ type Item struct {
 	Kind string
 	// Key is the order key: the entity the item belongs to (a space, a
 	// file). Items with the same key are delivered in the order they were
-	// enqueued; an item waits while an earlier one with its key is pending
-	// or dead.
+	// enqueued; an item waits while an earlier one with its key is
+	// pending. A dead letter does not hold back later items of its key.
 	Key string
 	// Payload holds the command's fields, encoded by the caller. The outbox
 	// never interprets it.
@@ -26,7 +26,7 @@ type Item struct {
 	Created time.Time
 	// Expires is when the item stops being worth delivering; the zero value
 	// means never. An expired item becomes a dead letter with reason
-	// "expired".
+	// "expired" at the next Drain, wherever it waits.
 	Expires time.Time
 	// Attempts counts the sends started for this item (committed before each
 	// send).
@@ -38,8 +38,9 @@ type Item struct {
 // succeed, and any other error for a transient failure.
 type SendFunc func(ctx context.Context, it Item) error
 
-// Outbox is a queue of items waiting for the server. Implementations are safe
-// for concurrent use.
+// Outbox is a queue of items waiting for the server, with what an
+// application needs to show and manage it: the pending items, the dead
+// letters, Retry and Discard. Implementations are safe for concurrent use.
 type Outbox interface {
 	// Enqueue stores it. It returns only once the item is stored as durably
 	// as the implementation can (after the commit, for the SQLite outbox). An
@@ -54,7 +55,18 @@ type Outbox interface {
 	Drain(ctx context.Context, send SendFunc) (DrainResult, error)
 	// Len reports how many items are pending (dead letters excluded).
 	Len(ctx context.Context) (int, error)
-	// Close releases the outbox. Items stay stored.
+	// Pending lists the pending items in enqueue order.
+	Pending(ctx context.Context) ([]Item, error)
+	// Dead lists the dead letters in enqueue order.
+	Dead(ctx context.Context) ([]DeadLetter, error)
+	// Retry moves the dead letter id back to pending, in its original
+	// place in the order; ErrNotFound if id is not a dead letter.
+	Retry(ctx context.Context, id string) error
+	// Discard removes the item id, pending or dead; ErrNotFound if no such
+	// item is stored.
+	Discard(ctx context.Context, id string) error
+	// Close releases the outbox. A durable outbox keeps its items stored;
+	// one that cannot keep them (Memory) reports those it loses.
 	Close() error
 }
 

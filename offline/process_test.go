@@ -143,8 +143,10 @@ func TestCrash(t *testing.T) {
 	// Kills that keep landing while the same item is in flight make it a
 	// dead letter after MaxClaims of them (the rule that protects against
 	// an item that crashes the sender); it is set aside, not lost. The
-	// application's answer is Retry, which the clean run gives it.
-	abandoned := 0
+	// application's answer is Retry, which the clean run gives it. A dead
+	// letter does not hold back its key, so such an item reaches the server
+	// after the later items of its key: it is left out of the order check.
+	abandoned := map[string]bool{}
 	for range 10 {
 		if _, err := ob.Drain(ctx, send); err != nil {
 			t.Fatalf("clean drain: %v", err)
@@ -157,7 +159,7 @@ func TestCrash(t *testing.T) {
 			if !strings.HasPrefix(d.Reason, "abandoned") || d.Attempts < MaxClaims {
 				t.Fatalf("unexpected dead letter %s (%d attempts): %s", d.ID, d.Attempts, d.Reason)
 			}
-			abandoned++
+			abandoned[d.ID] = true
 			if err := ob.Retry(ctx, d.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +170,7 @@ func TestCrash(t *testing.T) {
 	}
 	wantLen(t, ob, 0)
 	wantIDs(t, "Dead", deadIDs(t, ob))
-	t.Logf("%d items set aside after %d claims without outcome, then retried", abandoned, MaxClaims)
+	t.Logf("%d items set aside after %d claims without outcome, then retried", len(abandoned), MaxClaims)
 
 	// Every item stored exactly once ...
 	for i := range total {
@@ -180,12 +182,15 @@ func TestCrash(t *testing.T) {
 	if ctr.InvitationsStored != total {
 		t.Errorf("server stored %d invitations, want %d", ctr.InvitationsStored, total)
 	}
-	// ... and in order per key.
+	// ... and in order per key (but for the items set aside).
 	msgs := cluster.Messages(childRecipient)
 	sort.Slice(msgs, func(a, b int) bool { return msgID(t, msgs[a]) < msgID(t, msgs[b]) })
 	last := map[string]int{}
 	for _, m := range msgs {
 		n := payloadIndex(t, m)
+		if abandoned[crashItem(n).ID] {
+			continue
+		}
 		if prev, ok := last[m.SpaceID]; ok && n < prev {
 			t.Errorf("space %s: item %d stored after item %d", m.SpaceID, n, prev)
 		}

@@ -632,7 +632,7 @@ func (s *sqlStore) next(ctx context.Context, after int64) (r record, ok bool, er
 	defer s.mapErr(&err)
 	row := s.db.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items AS i
 		WHERE dead = 0 AND seq > ?
-		  AND (okey = '' OR NOT EXISTS (SELECT 1 FROM items AS j WHERE j.okey = i.okey AND j.seq < i.seq))
+		  AND (okey = '' OR NOT EXISTS (SELECT 1 FROM items AS j WHERE j.okey = i.okey AND j.seq < i.seq AND j.dead = 0))
 		ORDER BY seq LIMIT 1`, after)
 	r, err = scanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -642,6 +642,11 @@ func (s *sqlStore) next(ctx context.Context, after int64) (r record, ok bool, er
 		return record{}, false, err
 	}
 	return r, true, nil
+}
+
+func (s *sqlStore) expired(ctx context.Context, now time.Time) ([]record, error) {
+	return s.records(ctx, `SELECT `+itemColumns+` FROM items
+		WHERE dead = 0 AND expires != 0 AND expires < ? ORDER BY seq`, nanos(now))
 }
 
 // exec1 runs a statement of the drain that must change exactly one row.
@@ -681,19 +686,30 @@ func (s *sqlStore) release(ctx context.Context, seq int64) (err error) {
 }
 
 func (s *sqlStore) pending(ctx context.Context) (items []Item, err error) {
+	recs, err := s.records(ctx, `SELECT `+itemColumns+` FROM items WHERE dead = 0 ORDER BY seq`)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		items = append(items, r.item)
+	}
+	return items, err
+}
+
+// records runs a query of itemColumns and scans its rows.
+func (s *sqlStore) records(ctx context.Context, query string, args ...any) (out []record, err error) {
 	defer s.mapErr(&err)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE dead = 0 ORDER BY seq`)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Item
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r.item)
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }
