@@ -100,10 +100,22 @@ type Config struct {
 	// Salt, when set, adds ?checksum=md5(body+salt) to every call.
 	Salt string
 
-	// HTTPClient carries TLS, proxy and transport settings. nil means a
-	// client with http.DefaultTransport. The Client uses a copy that bounds
-	// each attempt by AttemptTimeout, follows no redirects, and never closes
-	// the transport's idle connections.
+	// HTTPClient carries TLS, proxy and transport settings, and a cookie
+	// Jar if wanted. nil, or one whose Transport is nil, means the Client's
+	// own transport: a clone of http.DefaultTransport's settings (the proxy
+	// from HTTP_PROXY, HTTPS_PROXY and NO_PROXY, HTTP/2 over TLS, the
+	// system's CA pool with verification on), whose idle connections Close
+	// closes, so that no connection goroutine outlives the Client. Clients
+	// that should share connections (a load generator's) share one
+	// supplied Transport.
+	//
+	// A supplied Transport is used as it is and never closed, not even its
+	// idle connections: the application owns it. The Client uses a copy of
+	// the http.Client that bounds each attempt by AttemptTimeout and never
+	// follows a redirect (a 3xx reply fails the attempt as not from a
+	// Registration Server), so New rejects a non-zero Timeout (bound one
+	// attempt with AttemptTimeout, a whole call with its context) and a
+	// non-nil CheckRedirect.
 	HTTPClient *http.Client
 	// Logger receives state transitions and failures, never bodies or
 	// secrets. nil discards.
@@ -409,14 +421,24 @@ func New(cfg Config) (*Client, error) {
 		base = &http.Client{}
 	}
 	rt := base.Transport
+	closeIdle := func() {} // a transport the application supplied stays open
 	if rt == nil {
+		// The Client's own transport, so that Close can end its
+		// connections: http.DefaultTransport's settings (proxy from the
+		// environment, HTTP/2 over TLS, the system's roots, its timeouts)
+		// or, when the application replaced http.DefaultTransport with
+		// another RoundTripper, that one, left open like a supplied one.
 		rt = http.DefaultTransport
+		if dt, ok := rt.(*http.Transport); ok {
+			own := dt.Clone()
+			rt, closeIdle = own, own.CloseIdleConnections
+		}
 	}
 	c.httpc = &http.Client{
 		// The attempt timeout is applied by the transport wrapper rather
 		// than http.Client.Timeout: with a wrapped transport net/http
 		// would run a timer goroutine per request.
-		Transport: noCloseIdle{rt: rt, timeout: vc.AttemptTimeout},
+		Transport: noCloseIdle{rt: rt, timeout: vc.AttemptTimeout, closeIdle: closeIdle},
 		Jar:       base.Jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -468,6 +490,7 @@ func (c *Client) Close() error {
 		if c.ownOutbox {
 			c.closeErr = c.outbox.Close()
 		}
+		c.httpc.Transport.(noCloseIdle).closeIdle()
 	})
 	return c.closeErr
 }
@@ -504,10 +527,12 @@ func (c *Client) randFloat() float64 {
 // noCloseIdle hides the transport's CloseIdleConnections from
 // go-retryablehttp, which would otherwise close the shared idle pool after
 // every failed call. It also bounds each attempt, reply body included, by
-// timeout (when positive).
+// timeout (when positive). closeIdle, for Close only, closes the idle
+// connections of a transport the Client owns and does nothing otherwise.
 type noCloseIdle struct {
-	rt      http.RoundTripper
-	timeout time.Duration
+	rt        http.RoundTripper
+	timeout   time.Duration
+	closeIdle func()
 }
 
 // RoundTrip passes r to the wrapped transport under a deadline of timeout
