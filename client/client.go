@@ -107,10 +107,22 @@ type Config struct {
 	// Salt, when set, adds ?checksum=md5(body+salt) to every call.
 	Salt string
 
-	// HTTPClient carries TLS, proxy and transport settings. nil means a
-	// client with http.DefaultTransport. The Client uses a copy that bounds
-	// each attempt by AttemptTimeout, follows no redirects, and never closes
-	// the transport's idle connections.
+	// HTTPClient carries TLS, proxy and transport settings, and a cookie
+	// Jar if wanted. nil, or one whose Transport is nil, means the Client's
+	// own transport: a clone of http.DefaultTransport's settings (the proxy
+	// from HTTP_PROXY, HTTPS_PROXY and NO_PROXY, HTTP/2 over TLS, the
+	// system's CA pool with verification on), whose idle connections Close
+	// closes, so that no connection goroutine outlives the Client. Clients
+	// that should share connections (a load generator's) share one
+	// supplied Transport.
+	//
+	// A supplied Transport is used as it is and never closed, not even its
+	// idle connections: the application owns it. The Client uses a copy of
+	// the http.Client that bounds each attempt by AttemptTimeout and never
+	// follows a redirect (a 3xx reply fails the attempt as not from a
+	// Registration Server), so New rejects a non-zero Timeout (bound one
+	// attempt with AttemptTimeout, a whole call with its context) and a
+	// non-nil CheckRedirect.
 	HTTPClient *http.Client
 	// Logger receives state transitions and failures, never bodies or
 	// secrets. nil discards.
@@ -368,6 +380,9 @@ type Client struct {
 	log    *slog.Logger
 	httpc  *http.Client
 	rt     http.RoundTripper // the transport of every attempt and probe
+	// closeIdle closes the idle connections of a transport the Client
+	// owns (HTTPClient nil); it does nothing for the application's.
+	closeIdle func()
 	pool   *pool
 	state  *stateHolder
 	budget *retryBudget
@@ -432,14 +447,24 @@ func New(cfg Config) (*Client, error) {
 		base = &http.Client{}
 	}
 	rt := base.Transport
+	closeIdle := func() {} // a transport the application supplied stays open
 	if rt == nil {
+		// The Client's own transport, so that Close can end its
+		// connections: http.DefaultTransport's settings (proxy from the
+		// environment, HTTP/2 over TLS, the system's roots, its timeouts)
+		// or, when the application replaced http.DefaultTransport with
+		// another RoundTripper, that one, left open like a supplied one.
 		rt = http.DefaultTransport
+		if dt, ok := rt.(*http.Transport); ok {
+			own := dt.Clone()
+			rt, closeIdle = own, own.CloseIdleConnections
+		}
 	}
 	// Each call is the RoundTripper of its attempts over rt (see
 	// call.RoundTrip): it bounds each attempt and hedges. go-retryablehttp
 	// then never reaches rt's CloseIdleConnections, which it would call
 	// after every failed call.
-	c.rt = rt
+	c.rt, c.closeIdle = rt, closeIdle
 	c.httpc = &http.Client{
 		Transport: rt,
 		Jar:       base.Jar,
@@ -496,6 +521,7 @@ func (c *Client) Close() error {
 		if c.ownOutbox {
 			c.closeErr = c.outbox.Close()
 		}
+		c.closeIdle()
 	})
 	return c.closeErr
 }

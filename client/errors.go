@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -52,21 +53,24 @@ type ServerError struct {
 
 // Error describes the exception with its command and endpoint.
 func (e *ServerError) Error() string {
-	var b strings.Builder
-	b.WriteString("client: ")
-	b.WriteString(e.Command)
-	b.WriteString(": server exception ")
-	b.WriteString(strconv.Itoa(e.Primary))
+	s := "client: " + e.Command + ": " + e.attemptText()
+	if e.Endpoint != "" {
+		s += " from " + e.Endpoint
+	}
+	return s
+}
+
+// attemptText describes the exception without command and endpoint, for
+// an AttemptError that names them already.
+func (e *ServerError) attemptText() string {
+	s := "server exception " + strconv.Itoa(e.Primary)
 	if e.Secondary != "" {
-		b.WriteString(" (" + e.Secondary + ")")
+		s += " (" + e.Secondary + ")"
 	}
 	if e.Message != "" {
-		b.WriteString(": " + e.Message)
+		s += ": " + scrubText(e.Message)
 	}
-	if e.Endpoint != "" {
-		b.WriteString(" from " + e.Endpoint)
-	}
-	return b.String()
+	return s
 }
 
 // Transient reports whether the code is one a retry on another endpoint may
@@ -88,11 +92,25 @@ func (e *HTTPError) Error() string {
 	if e.Endpoint != "" {
 		s += " from " + e.Endpoint
 	}
-	if e.RetryAfter > 0 {
-		s += " (retry after " + e.RetryAfter.String() + ")"
-	}
-	return s
+	return s + e.retryAfterText()
 }
+
+// attemptText describes the status without command and endpoint, for an
+// AttemptError that names them already.
+func (e *HTTPError) attemptText() string {
+	return "HTTP " + strconv.Itoa(e.StatusCode) + e.retryAfterText()
+}
+
+func (e *HTTPError) retryAfterText() string {
+	if e.RetryAfter > 0 {
+		return " (retry after " + e.RetryAfter.String() + ")"
+	}
+	return ""
+}
+
+// attemptTexter is an error that can describe itself without the command
+// and endpoint an AttemptError or a CallError already names.
+type attemptTexter interface{ attemptText() string }
 
 // AttemptError is the failure of one attempt on one endpoint.
 type AttemptError struct {
@@ -100,8 +118,21 @@ type AttemptError struct {
 	Err      error
 }
 
-// Error names the endpoint and the cause.
-func (e *AttemptError) Error() string { return e.Endpoint + ": " + e.Err.Error() }
+// Error names the endpoint, then the cause; a cause that is an *HTTPError
+// or a *ServerError is described without repeating the endpoint and the
+// command, which the CallError around it names.
+func (e *AttemptError) Error() string {
+	cause := "<nil>"
+	if at, ok := e.Err.(attemptTexter); ok {
+		cause = at.attemptText()
+	} else if e.Err != nil {
+		cause = e.Err.Error()
+	}
+	if e.Endpoint == "" {
+		return scrubText(cause)
+	}
+	return scrubText(e.Endpoint + ": " + cause)
+}
 
 // Unwrap returns the cause.
 func (e *AttemptError) Unwrap() error { return e.Err }
@@ -120,9 +151,28 @@ type CallError struct {
 	Err        error // errors.Join of the causes
 }
 
-// Error names the command, the attempts, every endpoint tried and each
-// cause, on one line.
+// Error names the command and the number of attempts, then each cause on
+// the same line, separated by "; ": each attempt's cause after its
+// endpoint, so that every endpoint and the command are said once, e.g.
+//
+//	client: sendinvitation failed after 2 attempts: http://a: HTTP 503; http://b: dial tcp 10.0.0.2:80: connect: connection refused
+//
+// An endpoint tried without a failure of its own (the caller's context
+// ended during the attempt) is named after the attempts: "… 1 attempt on
+// http://a: context canceled".
 func (e *CallError) Error() string {
+	var causes []error
+	if j, ok := e.Err.(interface{ Unwrap() []error }); ok {
+		causes = j.Unwrap()
+	} else if e.Err != nil {
+		causes = []error{e.Err}
+	}
+	named := make(map[string]bool, len(causes))
+	for _, c := range causes {
+		if ae, ok := c.(*AttemptError); ok {
+			named[ae.Endpoint] = true
+		}
+	}
 	var b strings.Builder
 	b.WriteString("client: ")
 	b.WriteString(e.Command)
@@ -133,15 +183,25 @@ func (e *CallError) Error() string {
 	} else {
 		b.WriteString(" attempts")
 	}
-	if len(e.Endpoints) > 0 {
-		b.WriteString(" on ")
-		b.WriteString(strings.Join(e.Endpoints, ", "))
+	sep := " on "
+	for _, ep := range e.Endpoints {
+		if !named[ep] {
+			b.WriteString(sep)
+			b.WriteString(ep)
+			sep = ", "
+		}
 	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(strings.ReplaceAll(e.Err.Error(), "\n", "; "))
+	sep = ": "
+	for _, c := range causes {
+		if c == nil {
+			continue
+		}
+		b.WriteString(sep)
+		// The sentinels' "client: " was said at the start.
+		b.WriteString(strings.ReplaceAll(strings.TrimPrefix(c.Error(), "client: "), "\n", "; "))
+		sep = "; "
 	}
-	return b.String()
+	return scrubText(b.String())
 }
 
 // Unwrap returns the joined causes.
@@ -159,15 +219,54 @@ func redactURL(u *url.URL) string {
 	return r.String()
 }
 
-// redactErr strips the URL (with its query) from a transport error and keeps
-// the cause.
+// redactErr strips the method and the URL (with its checksum query) from a
+// transport error, and any checksum from the cause's text (a broken server
+// may echo the request line into net/http's "malformed HTTP response"), and
+// keeps the cause.
 func redactErr(err error) error {
 	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return fmt.Errorf("%s: timeout: %w", strings.ToLower(ue.Op), ue.Err)
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+		if ue.Timeout() && !strings.Contains(err.Error(), "timeout") {
+			err = fmt.Errorf("timeout: %w", err)
 		}
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := scrubText(msg); clean != msg {
+		return &redactedError{msg: clean, cause: err}
 	}
 	return err
+}
+
+// redactedError is a transport error whose text held a checksum. It matches
+// what its cause matches with errors.Is (syscall.ECONNRESET,
+// context.DeadlineExceeded, …) but does not unwrap: the cause's own text
+// would carry the checksum.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+// Error returns the cause's text without the checksum.
+func (e *redactedError) Error() string { return e.msg }
+
+// Is reports whether the cause matches target.
+func (e *redactedError) Is(target error) bool { return errors.Is(e.cause, target) }
+
+// checksumText matches what a checksum may look like in a text: the query
+// parameter with its value (plain or percent-encoded) and a bare MD5 in hex.
+var checksumText = regexp.MustCompile(`(?i)checksum(?:=|%3d)[^\s&"'\\;,)]*|\b[0-9a-f]{32}\b`)
+
+// scrubText replaces every checksum in s by "checksum=REDACTED" (or
+// "REDACTED" for a bare one).
+func scrubText(s string) string {
+	return checksumText.ReplaceAllStringFunc(s, func(m string) string {
+		if len(m) > 8 && strings.EqualFold(m[:8], "checksum") {
+			return "checksum=REDACTED"
+		}
+		return "REDACTED"
+	})
 }

@@ -336,11 +336,11 @@ func TestClientOutbox(t *testing.T) {
 		c := newClient(t, testConfig(cl, rw))
 		setup(t, c)
 		queueWhileRed(t, c, cl, rw, 2)
-		items, err := c.Outbox().(offline.Manager).Pending(context.Background())
+		items, err := c.Outbox().Pending(context.Background())
 		if err != nil || len(items) != 2 {
 			t.Fatalf("Outbox().Pending: %d items, %v; want 2", len(items), err)
 		}
-		if err := c.Outbox().(offline.Manager).Discard(context.Background(), items[0].ID); err != nil {
+		if err := c.Outbox().Discard(context.Background(), items[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		err = c.Close()
