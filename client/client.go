@@ -340,37 +340,35 @@ func (c Config) validate() (*config, error) {
 		v    *time.Duration
 		def  time.Duration
 	}
-	// Of a pair of bounds the user set one: the other's default gives way
-	// rather than make the one set invalid.
-	for _, p := range []struct {
-		lo, hi       *time.Duration
-		defLo, defHi time.Duration
-	}{
-		{&cfg.PollInterval, &cfg.PollMaxInterval, DefaultPollInterval, DefaultPollMaxInterval},
-		{&cfg.RetryWaitMin, &cfg.RetryWaitMax, DefaultRetryWaitMin, DefaultRetryWaitMax},
-		{&cfg.EjectionTime, &cfg.MaxEjectionTime, DefaultEjectionTime, DefaultMaxEjectionTime},
-	} {
-		if *p.hi == 0 && *p.lo > p.defHi {
-			*p.hi = *p.lo
+	// Pairs of bounds. Of a pair the user set one: the other's default
+	// gives way rather than make the one set invalid.
+	type durPair struct{ lo, hi durField }
+	pairs := []durPair{
+		{durField{"PollInterval", &cfg.PollInterval, DefaultPollInterval}, durField{"PollMaxInterval", &cfg.PollMaxInterval, DefaultPollMaxInterval}},
+		{durField{"RetryWaitMin", &cfg.RetryWaitMin, DefaultRetryWaitMin}, durField{"RetryWaitMax", &cfg.RetryWaitMax, DefaultRetryWaitMax}},
+		{durField{"EjectionTime", &cfg.EjectionTime, DefaultEjectionTime}, durField{"MaxEjectionTime", &cfg.MaxEjectionTime, DefaultMaxEjectionTime}},
+	}
+	for _, p := range pairs {
+		lo, hi := p.lo.v, p.hi.v
+		if *hi == 0 && *lo > p.hi.def {
+			*hi = *lo
 		}
-		if *p.lo == 0 && *p.hi > 0 && *p.hi < p.defLo {
-			*p.lo = *p.hi
+		if *lo == 0 && *hi > 0 && *hi < p.lo.def {
+			*lo = *hi
 		}
 	}
-	for _, f := range []durField{
-		{"PollInterval", &cfg.PollInterval, DefaultPollInterval},
-		{"PollMaxInterval", &cfg.PollMaxInterval, DefaultPollMaxInterval},
+	durs := []durField{
 		{"RecoverySpread", &cfg.RecoverySpread, DefaultRecoverySpread},
 		{"AttemptTimeout", &cfg.AttemptTimeout, DefaultAttemptTimeout},
-		{"RetryWaitMin", &cfg.RetryWaitMin, DefaultRetryWaitMin},
-		{"RetryWaitMax", &cfg.RetryWaitMax, DefaultRetryWaitMax},
 		{"MaxRetryAfter", &cfg.MaxRetryAfter, DefaultMaxRetryAfter},
 		{"RetryBudgetWindow", &cfg.RetryBudgetWindow, DefaultRetryBudgetWindow},
-		{"EjectionTime", &cfg.EjectionTime, DefaultEjectionTime},
-		{"MaxEjectionTime", &cfg.MaxEjectionTime, DefaultMaxEjectionTime},
 		{"EjectionDecay", &cfg.EjectionDecay, DefaultEjectionDecay},
 		{"ItemTTL", &cfg.ItemTTL, DefaultItemTTL},
-	} {
+	}
+	for _, p := range pairs {
+		durs = append(durs, p.lo, p.hi)
+	}
+	for _, f := range durs {
 		if *f.v < 0 {
 			return nil, invalid(f.name, "negative duration %v", *f.v)
 		}
@@ -378,16 +376,9 @@ func (c Config) validate() (*config, error) {
 			*f.v = f.def
 		}
 	}
-	for _, p := range []struct {
-		lo, hi   string
-		vlo, vhi time.Duration
-	}{
-		{"PollInterval", "PollMaxInterval", cfg.PollInterval, cfg.PollMaxInterval},
-		{"RetryWaitMin", "RetryWaitMax", cfg.RetryWaitMin, cfg.RetryWaitMax},
-		{"EjectionTime", "MaxEjectionTime", cfg.EjectionTime, cfg.MaxEjectionTime},
-	} {
-		if p.vhi < p.vlo {
-			return nil, invalid(p.hi, "%v is below %s %v: raise %s or lower %s", p.vhi, p.lo, p.vlo, p.hi, p.lo)
+	for _, p := range pairs {
+		if *p.hi.v < *p.lo.v {
+			return nil, invalid(p.hi.name, "%v is below %s %v: raise %s or lower %s", *p.hi.v, p.lo.name, *p.lo.v, p.hi.name, p.lo.name)
 		}
 	}
 	if !(cfg.PollJitter >= 0 && cfg.PollJitter <= 1) { // also rejects NaN
