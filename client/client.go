@@ -8,13 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/regfleet/regfleet/internal/wire"
 	"github.com/regfleet/regfleet/offline"
 	"golang.org/x/time/rate"
 )
@@ -87,16 +90,24 @@ const (
 // changes have no effect.
 type Config struct {
 	// URLs are the published base URLs of the Registration Server (the
-	// primary tier), e.g. "https://reg1.example.com". Calls are spread
+	// primary tier), e.g. "https://reg1.example.com" or
+	// "https://example.com:8443/registration": scheme, host, optional port
+	// (1 to 65535) and optional path prefix, without the API path
+	// /pbas/td2as/api/api.htm, which the Client adds. Calls are spread
 	// over them round robin. Only http and https are accepted; URLs may
-	// not carry userinfo, a query or a fragment.
+	// not carry userinfo, a query or a fragment. Hosts are compared
+	// without case and default ports (80, 443), so "https://a" and
+	// "https://A:443/" are the same endpoint, given twice an error.
 	URLs []string
 	// BackupURLs form the backup tier: used only while no primary is
 	// healthy (or a call has tried every primary).
 	BackupURLs []string
 
 	// Username and Password are used to log in, lazily and again when a
-	// session expires (-30400). They are never logged.
+	// session expires (-30400). They are never logged. With a Password or
+	// a Session, New logs a warning naming each plain http:// endpoint that
+	// is not loopback (127.0.0.0/8, ::1, localhost): there they travel
+	// unencrypted.
 	Username string
 	Password string
 	// Session is an existing session to start with; optional.
@@ -139,7 +150,8 @@ type Config struct {
 	// DefaultPollJitter; see DisableJitter to switch it off).
 	PollJitter float64
 	// PollMaxInterval caps the poll loop's failure backoff. 0 means
-	// DefaultPollMaxInterval, or PollInterval when that is longer.
+	// DefaultPollMaxInterval, or PollInterval when that is longer. Set
+	// alone below DefaultPollInterval, it is PollInterval's default too.
 	PollMaxInterval time.Duration
 	// PollMaxMessages is the <max> of each poll.
 	PollMaxMessages int
@@ -160,7 +172,10 @@ type Config struct {
 	// endpoint (primary and backup), at least 2.
 	MaxAttempts int
 	// RetryWaitMin and RetryWaitMax bound the full-jitter exponential
-	// backoff between attempts.
+	// backoff between attempts. When only one is set, the other's default
+	// gives way: RetryWaitMax 0 means the longer of DefaultRetryWaitMax and
+	// RetryWaitMin; RetryWaitMin 0 the shorter of DefaultRetryWaitMin and
+	// RetryWaitMax.
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
 	// MaxRetryAfter caps a server's Retry-After.
@@ -184,7 +199,9 @@ type Config struct {
 	FailureThreshold int
 	// EjectionTime is the first ejection time; repeated ejections double
 	// it up to MaxEjectionTime, with up to 25% jitter. Each EjectionDecay
-	// of sustained health steps it back down by one doubling.
+	// of sustained health steps it back down by one doubling. When only
+	// one of EjectionTime and MaxEjectionTime is set, the other's default
+	// gives way to it, as with RetryWaitMin and RetryWaitMax.
 	EjectionTime    time.Duration
 	MaxEjectionTime time.Duration
 	EjectionDecay   time.Duration
@@ -226,19 +243,31 @@ func invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: Config.%s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 }
 
+// parseBase parses and normalises one base URL: lower-case host, no
+// default port, no trailing slash.
 func parseBase(field string, i int, raw string) (*url.URL, error) {
 	name := fmt.Sprintf("%s[%d]", field, i)
-	u, err := url.Parse(strings.TrimSpace(raw))
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, invalid(name, "empty: give a base URL such as %q", "https://reg.example.com")
+	}
+	u, err := url.Parse(raw)
+	if !strings.Contains(raw, "://") &&
+		(err != nil || u.Scheme == "" || strings.Contains(u.Scheme, ".") || strings.IndexAny(u.Opaque, "0123456789") == 0) {
+		// "reg.example.com:443" parses as scheme "reg.example.com" with
+		// opaque "443"; "127.0.0.1:8080" does not parse at all.
+		return nil, invalid(name, "no scheme in %q: write %q", raw, "https://"+raw)
+	}
 	if err != nil {
-		return nil, invalid(name, "not a URL")
+		return nil, invalid(name, "%q is not a URL", raw)
 	}
 	switch u.Scheme {
 	case "http", "https":
 	default:
 		return nil, invalid(name, "scheme %q is not http or https", u.Scheme)
 	}
-	if u.Host == "" {
-		return nil, invalid(name, "no host")
+	if u.Hostname() == "" {
+		return nil, invalid(name, "no host in %q", raw)
 	}
 	if u.User != nil {
 		return nil, invalid(name, "userinfo is not allowed (use Username and Password)")
@@ -246,10 +275,42 @@ func parseBase(field string, i int, raw string) (*url.URL, error) {
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return nil, invalid(name, "query and fragment are not allowed")
 	}
-	u.Host = strings.ToLower(u.Host)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, invalid(name, "port %s in %q is outside 1..65535", port, raw)
+		}
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = "" // "https://a:443" is "https://a"
+	}
+	switch {
+	case port != "":
+		u.Host = net.JoinHostPort(host, port)
+	case strings.Contains(host, ":"):
+		u.Host = "[" + host + "]"
+	default:
+		u.Host = host
+	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
+	if p := u.Path; len(p) >= len(wire.APIPath) && strings.EqualFold(p[len(p)-len(wire.APIPath):], wire.APIPath) {
+		base := *u
+		base.Path = p[:len(p)-len(wire.APIPath)]
+		return nil, invalid(name, "%q ends in the API path %s, which the Client adds: drop the API path, give the base URL %q", raw, wire.APIPath, base.String())
+	}
 	return u, nil
+}
+
+// loopbackHost reports whether host (without port or brackets) is
+// localhost or a loopback address (127.0.0.0/8, ::1).
+func loopbackHost(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c Config) validate() (*config, error) {
@@ -260,7 +321,7 @@ func (c Config) validate() (*config, error) {
 	if len(c.URLs)+len(c.BackupURLs) > MaxEndpoints {
 		return nil, invalid("URLs", "more than %d endpoints", MaxEndpoints)
 	}
-	seen := make(map[string]string)
+	seen := make(map[string]string) // normalised URL → "URLs[0] (\"https://a:443\")"
 	for _, tier := range []struct {
 		field string
 		raw   []string
@@ -273,38 +334,57 @@ func (c Config) validate() (*config, error) {
 			}
 			key := u.String()
 			if prev, dup := seen[key]; dup {
-				return nil, invalid(fmt.Sprintf("%s[%d]", tier.field, i), "duplicate of %s", prev)
+				return nil, invalid(fmt.Sprintf("%s[%d]", tier.field, i), "%q is the same endpoint as %s: remove one", strings.TrimSpace(raw), prev)
 			}
-			seen[key] = fmt.Sprintf("%s[%d]", tier.field, i)
+			seen[key] = fmt.Sprintf("%s[%d] (%q)", tier.field, i, strings.TrimSpace(raw))
 			*tier.dst = append(*tier.dst, u)
 		}
 	}
 	if c.Password != "" && c.Username == "" {
 		return nil, invalid("Username", "required with Password")
 	}
+	if hc := c.HTTPClient; hc != nil {
+		if hc.Timeout != 0 {
+			return nil, invalid("HTTPClient.Timeout", "%v is not used: set Config.AttemptTimeout to bound each attempt, and the call's context (context.WithTimeout) to bound a whole call", hc.Timeout)
+		}
+		if hc.CheckRedirect != nil {
+			return nil, invalid("HTTPClient.CheckRedirect", "is not used: the Client never follows redirects (a Registration Server does not redirect; a 3xx reply fails the attempt); leave it nil")
+		}
+	}
 	type durField struct {
 		name string
 		v    *time.Duration
 		def  time.Duration
 	}
-	if cfg.PollMaxInterval == 0 && cfg.PollInterval > DefaultPollMaxInterval {
-		// The default cap never makes a long poll interval invalid.
-		cfg.PollMaxInterval = cfg.PollInterval
+	// Pairs of bounds. Of a pair the user set one: the other's default
+	// gives way rather than make the one set invalid.
+	type durPair struct{ lo, hi durField }
+	pairs := []durPair{
+		{durField{"PollInterval", &cfg.PollInterval, DefaultPollInterval}, durField{"PollMaxInterval", &cfg.PollMaxInterval, DefaultPollMaxInterval}},
+		{durField{"RetryWaitMin", &cfg.RetryWaitMin, DefaultRetryWaitMin}, durField{"RetryWaitMax", &cfg.RetryWaitMax, DefaultRetryWaitMax}},
+		{durField{"EjectionTime", &cfg.EjectionTime, DefaultEjectionTime}, durField{"MaxEjectionTime", &cfg.MaxEjectionTime, DefaultMaxEjectionTime}},
 	}
-	for _, f := range []durField{
-		{"PollInterval", &cfg.PollInterval, DefaultPollInterval},
-		{"PollMaxInterval", &cfg.PollMaxInterval, DefaultPollMaxInterval},
+	for _, p := range pairs {
+		lo, hi := p.lo.v, p.hi.v
+		if *hi == 0 && *lo > p.hi.def {
+			*hi = *lo
+		}
+		if *lo == 0 && *hi > 0 && *hi < p.lo.def {
+			*lo = *hi
+		}
+	}
+	durs := []durField{
 		{"RecoverySpread", &cfg.RecoverySpread, DefaultRecoverySpread},
 		{"AttemptTimeout", &cfg.AttemptTimeout, DefaultAttemptTimeout},
-		{"RetryWaitMin", &cfg.RetryWaitMin, DefaultRetryWaitMin},
-		{"RetryWaitMax", &cfg.RetryWaitMax, DefaultRetryWaitMax},
 		{"MaxRetryAfter", &cfg.MaxRetryAfter, DefaultMaxRetryAfter},
 		{"RetryBudgetWindow", &cfg.RetryBudgetWindow, DefaultRetryBudgetWindow},
-		{"EjectionTime", &cfg.EjectionTime, DefaultEjectionTime},
-		{"MaxEjectionTime", &cfg.MaxEjectionTime, DefaultMaxEjectionTime},
 		{"EjectionDecay", &cfg.EjectionDecay, DefaultEjectionDecay},
 		{"ItemTTL", &cfg.ItemTTL, DefaultItemTTL},
-	} {
+	}
+	for _, p := range pairs {
+		durs = append(durs, p.lo, p.hi)
+	}
+	for _, f := range durs {
 		if *f.v < 0 {
 			return nil, invalid(f.name, "negative duration %v", *f.v)
 		}
@@ -318,14 +398,10 @@ func (c Config) validate() (*config, error) {
 	case cfg.HedgeDelay < 0:
 		cfg.HedgeDelay = 0 // off
 	}
-	if cfg.PollMaxInterval < cfg.PollInterval {
-		return nil, invalid("PollMaxInterval", "%v is below PollInterval %v", cfg.PollMaxInterval, cfg.PollInterval)
-	}
-	if cfg.RetryWaitMax < cfg.RetryWaitMin {
-		return nil, invalid("RetryWaitMax", "%v is below RetryWaitMin %v", cfg.RetryWaitMax, cfg.RetryWaitMin)
-	}
-	if cfg.MaxEjectionTime < cfg.EjectionTime {
-		return nil, invalid("MaxEjectionTime", "%v is below EjectionTime %v", cfg.MaxEjectionTime, cfg.EjectionTime)
+	for _, p := range pairs {
+		if *p.hi.v < *p.lo.v {
+			return nil, invalid(p.hi.name, "%v is below %s %v: raise %s or lower %s", *p.hi.v, p.lo.name, *p.lo.v, p.hi.name, p.lo.name)
+		}
 	}
 	if !(cfg.PollJitter >= 0 && cfg.PollJitter <= 1) { // also rejects NaN
 		return nil, invalid("PollJitter", "%v is outside [0, 1]", cfg.PollJitter)
@@ -365,6 +441,17 @@ func (c Config) validate() (*config, error) {
 	}
 	if cfg.MaxAttempts > 100 {
 		return nil, invalid("MaxAttempts", "%d is over 100", cfg.MaxAttempts)
+	}
+	if c.Logger != nil && (c.Password != "" || c.Session != "") {
+		var plain []string
+		for _, u := range append(cfg.primaries[:len(cfg.primaries):len(cfg.primaries)], cfg.backups...) {
+			if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+				plain = append(plain, redactURL(u))
+			}
+		}
+		if len(plain) > 0 {
+			c.Logger.Warn("client: the password and session go unencrypted over plain http: use https", "endpoints", strings.Join(plain, ", "))
+		}
 	}
 	return cfg, nil
 }

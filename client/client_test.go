@@ -35,7 +35,7 @@ func TestConfigValidation(t *testing.T) {
 		{"negative interval", func(c *Config) { c.PollInterval = -time.Second }, "Config.PollInterval"},
 		{"max below interval", func(c *Config) { c.PollInterval = time.Hour; c.PollMaxInterval = time.Minute }, "Config.PollMaxInterval"},
 		{"wait max below min", func(c *Config) { c.RetryWaitMin = time.Second; c.RetryWaitMax = time.Millisecond }, "Config.RetryWaitMax"},
-		{"ejection max below base", func(c *Config) { c.EjectionTime = time.Hour }, "Config.MaxEjectionTime"},
+		{"ejection max below base", func(c *Config) { c.EjectionTime = time.Hour; c.MaxEjectionTime = time.Minute }, "Config.MaxEjectionTime"},
 		{"negative threshold", func(c *Config) { c.FailureThreshold = -1 }, "Config.FailureThreshold"},
 		{"negative attempts", func(c *Config) { c.MaxAttempts = -1 }, "Config.MaxAttempts"},
 		{"password without user", func(c *Config) { c.Password = "x" }, "Config.Username"},

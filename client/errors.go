@@ -27,9 +27,9 @@ var (
 	// ErrNoCredentials reports an operation that needs a session while the
 	// Config holds neither a session nor a username and password.
 	ErrNoCredentials = errors.New("client: no session and no credentials")
-	// ErrNoDevice reports polling without a device id (set Config.DeviceID
-	// or call RegisterDevice first).
-	ErrNoDevice = errors.New("client: no device id")
+	// ErrNoDevice reports polling (StartPolling, GetMessages, AckMessages)
+	// without a device id; its text says what to do.
+	ErrNoDevice = errors.New("client: no device id: call RegisterDevice or set Config.DeviceID first")
 	// ErrPolling reports a second StartPolling while a poll loop runs.
 	ErrPolling = errors.New("client: already polling")
 	// ErrNotRegistrationServer is wrapped when a reply is not a <teamdrive>

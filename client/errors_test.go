@@ -211,3 +211,16 @@ func TestScrubText(t *testing.T) {
 		t.Errorf("redactErr: %v, want the checksum gone and ECONNRESET kept", err)
 	}
 }
+
+// TestNoDeviceSaysWhatToDo checks that polling without a device id fails
+// with an error that names the fix.
+func TestNoDeviceSaysWhatToDo(t *testing.T) {
+	c := newClient(t, Config{URLs: []string{"https://reg.example.com"}, Session: "s"})
+	err := c.StartPolling(context.Background(), func(context.Context, Message) {})
+	if !errors.Is(err, ErrNoDevice) {
+		t.Fatalf("StartPolling without a device: %v, want ErrNoDevice", err)
+	}
+	if want := "client: no device id: call RegisterDevice or set Config.DeviceID first"; err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+}

@@ -19,33 +19,37 @@ import (
 	"github.com/regfleet/regfleet/regsim"
 )
 
-// TestOwnTransportClosed checks that a Client built without an HTTPClient
-// leaves no connection goroutine behind after Close, while its server is
-// still up (http.DefaultTransport would keep the idle connection and its
-// two goroutines, and the server's).
+// TestOwnTransportClosed checks that a Client built without a transport
+// (no HTTPClient, or one without a Transport) leaves no connection
+// goroutine behind after Close, while its server is still up
+// (http.DefaultTransport would keep the idle connections and their
+// goroutines, and the server's).
 func TestOwnTransportClosed(t *testing.T) {
 	cl, err := regsim.Start(regsim.Config{Instances: 2, Users: 1}, regsim.StartOptions{ControlAddr: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	before := goleak.IgnoreCurrent()
-
-	c, err := New(Config{URLs: cl.URLs(), Username: "user0", Password: regsim.DefaultPassword})
-	if err != nil {
-		t.Fatal(err)
+	for name, hc := range map[string]*http.Client{"no HTTPClient": nil, "no Transport": {}} {
+		t.Run(name, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			c, err := New(Config{URLs: cl.URLs(), Username: "user0", Password: regsim.DefaultPassword, HTTPClient: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if _, err := c.Login(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.GetSettings(ctx); err != nil { // the second endpoint too
+				t.Fatal(err)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			goleak.VerifyNone(t, before)
+		})
 	}
-	ctx := context.Background()
-	if _, err := c.Login(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.GetSettings(ctx); err != nil { // the second endpoint too
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	goleak.VerifyNone(t, before)
 }
 
 // TestSuppliedTransportKeptOpen checks that Close leaves the idle
