@@ -463,16 +463,16 @@ func (c Config) validate() (*config, error) {
 // Create one with New and share it: a Client is safe for concurrent use.
 // Close stops every goroutine it started.
 type Client struct {
-	cfg    *config
-	log    *slog.Logger
-	httpc  *http.Client
-	rt     http.RoundTripper // the transport of every attempt and probe
+	cfg   *config
+	log   *slog.Logger
+	httpc *http.Client
+	rt    http.RoundTripper // the transport of every attempt and probe
 	// closeIdle closes the idle connections of a transport the Client
 	// owns (HTTPClient nil); it does nothing for the application's.
 	closeIdle func()
-	pool   *pool
-	state  *stateHolder
-	budget *retryBudget
+	pool      *pool
+	state     *stateHolder
+	budget    *retryBudget
 
 	outbox    offline.Outbox
 	ownOutbox bool
