@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/regfleet/regfleet/internal/wire"
+	"github.com/regfleet/regfleet/offline"
 )
 
 // The test binary doubles as the child process of the multi-process tests:
@@ -61,7 +62,7 @@ func childLockHold() error {
 	if err != nil {
 		return err
 	}
-	if _, err := ob.Drain(context.Background(), func(context.Context, Item) error { return nil }); err != nil {
+	if _, err := ob.Drain(context.Background(), func(context.Context, offline.Item) error { return nil }); err != nil {
 		return err
 	}
 	fmt.Println("locked")
@@ -69,8 +70,8 @@ func childLockHold() error {
 }
 
 // crashItem is item i of the crash test.
-func crashItem(i int) Item {
-	return Item{
+func crashItem(i int) offline.Item {
+	return offline.Item{
 		ID:      fmt.Sprintf("crash-%04d", i),
 		Kind:    wire.CmdSendInvitation,
 		Key:     fmt.Sprintf("space%d", i%4),
@@ -98,7 +99,7 @@ func childCrash() error {
 	go func() {
 		for i := start; i < end; i++ {
 			err := ob.Enqueue(ctx, crashItem(i))
-			if err != nil && !errors.Is(err, ErrDuplicate) {
+			if err != nil && !errors.Is(err, offline.ErrDuplicate) {
 				fmt.Fprintln(os.Stderr, "child: enqueue:", err)
 				os.Exit(1)
 			}
@@ -123,8 +124,8 @@ func childCrash() error {
 // httpSender returns a SendFunc that sends items of the crash test as
 // sendinvitation through a plain net/http client, classifying failures as
 // PROTOCOL.md says.
-func httpSender(hc *http.Client, base, session string) SendFunc {
-	return func(ctx context.Context, it Item) error {
+func httpSender(hc *http.Client, base, session string) offline.SendFunc {
+	return func(ctx context.Context, it offline.Item) error {
 		body, err := wire.EncodeRequest(&wire.Request{
 			Command:     it.Kind,
 			RequestTime: time.Now().Unix(),
@@ -137,7 +138,7 @@ func httpSender(hc *http.Client, base, session string) SendFunc {
 			},
 		})
 		if err != nil {
-			return Permanent(err)
+			return offline.Permanent(err)
 		}
 		reply, err := post(ctx, hc, base, body)
 		if err != nil {
@@ -148,7 +149,7 @@ func httpSender(hc *http.Client, base, session string) SendFunc {
 			case e.PrimaryCode == wire.CodeDatabase || e.PrimaryCode == wire.CodeSessionExpired:
 				return e
 			default:
-				return Permanent(e)
+				return offline.Permanent(e)
 			}
 		}
 		return nil
@@ -159,7 +160,7 @@ func httpSender(hc *http.Client, base, session string) SendFunc {
 func post(ctx context.Context, hc *http.Client, base string, body []byte) (*wire.Reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+wire.APIPath, bytes.NewReader(body))
 	if err != nil {
-		return nil, Permanent(err)
+		return nil, offline.Permanent(err)
 	}
 	req.Header.Set("Content-Type", wire.ContentType)
 	resp, err := hc.Do(req)
@@ -174,7 +175,7 @@ func post(ctx context.Context, hc *http.Client, base string, body []byte) (*wire
 	if resp.StatusCode != http.StatusOK {
 		err := fmt.Errorf("HTTP %d", resp.StatusCode)
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429 {
-			return nil, Permanent(err)
+			return nil, offline.Permanent(err)
 		}
 		return nil, err
 	}
