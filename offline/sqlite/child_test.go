@@ -45,6 +45,8 @@ func runChild(mode string) int {
 		err = childLockHold()
 	case "crash":
 		err = childCrash()
+	case "writer":
+		err = childWriter()
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}
@@ -66,6 +68,29 @@ func childLockHold() error {
 		return err
 	}
 	fmt.Println("locked")
+	select {} // until killed or stdin closes
+}
+
+// childWriter enqueues items START..END-1 as fast as it can, saying
+// "ready" once the outbox is open and "done" after the last one, then waits
+// for stdin to close.
+func childWriter() error {
+	start, err1 := strconv.Atoi(os.Getenv(childStartEnv))
+	end, err2 := strconv.Atoi(os.Getenv(childEndEnv))
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	ob, err := Open(os.Getenv(childPathEnv), Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	for i := start; i < end; i++ {
+		if err := ob.Enqueue(context.Background(), crashItem(i)); err != nil {
+			return fmt.Errorf("enqueue %d: %w", i, err)
+		}
+	}
+	fmt.Println("done")
 	select {} // until killed or stdin closes
 }
 

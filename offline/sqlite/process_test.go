@@ -54,6 +54,67 @@ func TestSenderLockBetweenProcesses(t *testing.T) {
 	}
 }
 
+// TestOpenBesideBusyWriter: a healthy file is never reported corrupt (nor
+// does Open fail) while another process enqueues into it. Issue 10, item
+// 18: the consistency check read the rows and the totals from two
+// snapshots, and 298 of 300 Opens beside one busy writer failed.
+func TestOpenBesideBusyWriter(t *testing.T) {
+	const (
+		items    = 100_000 // the writer's enqueues, at most (it is stopped sooner)
+		maxOpens = 150  // this process's Opens, at most
+	)
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob := openT(t, path, Options{})
+	ob.Close()
+	c, err := startChild("writer", childPathEnv+"="+path, childStartEnv+"=0", childEndEnv+"="+strconv.Itoa(items))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.stop(true)
+	if !c.waitFor("ready") {
+		_, err := c.stop(true)
+		t.Fatalf("writer ended before it was ready: %v", err)
+	}
+	writing := make(chan struct{})
+	go func() {
+		defer close(writing)
+		c.waitFor("done")
+	}()
+	opens, failed := 0, 0
+	for opens < maxOpens {
+		select {
+		case <-writing:
+		default:
+			opens++
+			// Every other Open may move a corrupt file aside: a false
+			// report would move the live queue away.
+			ob, err := Open(path, Options{MoveAsideCorrupt: opens%2 == 0})
+			if err != nil {
+				failed++
+				if failed <= 3 {
+					t.Errorf("Open %d beside the writer: %v", opens, err)
+				}
+				continue
+			}
+			if err := ob.Close(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		break
+	}
+	if opens < 10 {
+		t.Fatalf("the writer finished after %d Opens: the test proves nothing", opens)
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d Opens beside a busy writer failed", failed, opens)
+	}
+	if moved, _ := filepath.Glob(path + ".corrupt-*"); len(moved) > 0 {
+		t.Fatalf("the live outbox was moved aside: %v", moved)
+	}
+	t.Logf("%d Opens beside the writer, none failed", opens)
+}
+
 // TestCrash SIGKILLs a child process that enqueues and drains against
 // regsim at random moments, 50 times, then drains cleanly. Every item whose
 // Enqueue returned must be stored on the server exactly once, in order per

@@ -461,16 +461,17 @@ func (s *sqlStore) checkSchema(ctx context.Context) error {
 
 // checkStats compares the running totals with the rows, which catches a
 // file whose pages are intact but whose content is not what this package
-// wrote.
+// wrote. One statement reads both, so both come from one snapshot: another
+// process may be enqueueing meanwhile, and totals read a commit apart from
+// the rows would disagree on a healthy file.
 func (s *sqlStore) checkStats(ctx context.Context) error {
 	var n, b, p, sn, sb, sp int64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0), coalesce(sum(dead = 0), 0) FROM items`).Scan(&n, &b, &p)
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM items), (SELECT coalesce(sum(size), 0) FROM items), (SELECT coalesce(sum(dead = 0), 0) FROM items),
+		items, bytes, pending
+		FROM stats WHERE one = 1`).Scan(&n, &b, &p, &sn, &sb, &sp)
 	if err != nil {
-		return classify(s.path, "read items", err)
-	}
-	err = s.db.QueryRowContext(ctx, `SELECT items, bytes, pending FROM stats WHERE one = 1`).Scan(&sn, &sb, &sp)
-	if err != nil {
-		return classify(s.path, "read totals", err)
+		return classify(s.path, "read items and totals", err)
 	}
 	if n != sn || b != sb || p != sp {
 		return &CorruptError{Path: s.path, Detail: fmt.Sprintf("totals (%d items, %d bytes, %d pending) disagree with the rows (%d, %d, %d)", sn, sb, sp, n, b, p)}
@@ -478,10 +479,19 @@ func (s *sqlStore) checkStats(ctx context.Context) error {
 	return nil
 }
 
-// migrate brings the schema to SchemaVersion in one transaction.
+// migrate brings the schema to SchemaVersion in one transaction. It reads
+// the version first and takes the write lock only when a migration is due,
+// so that opening a current file never waits behind a busy writer.
 func (s *sqlStore) migrate() error {
 	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
+	var current int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return classify(s.path, "read schema version", err)
+	}
+	if current == SchemaVersion {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
 	if err != nil {
 		return classify(s.path, "begin migration", err)
 	}

@@ -382,3 +382,36 @@ func TestTimeEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenBesideWriteLock: opening a current file takes no write lock, so
+// Open does not wait (and time out) behind a transaction that holds it.
+// Issue 10, item 19.
+func TestOpenBesideWriteLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob := openT(t, path, Options{})
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
+	_ = ob.Close()
+
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+
+	ob, err = Open(path, Options{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open beside a held write lock: %v", err)
+	}
+	defer ob.Close()
+	outboxtest.WantLen(t, ob, 1)
+}
