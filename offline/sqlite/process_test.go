@@ -61,7 +61,7 @@ func TestSenderLockBetweenProcesses(t *testing.T) {
 func TestOpenBesideBusyWriter(t *testing.T) {
 	const (
 		items    = 100_000 // the writer's enqueues, at most (it is stopped sooner)
-		maxOpens = 150  // this process's Opens, at most
+		maxOpens = 150     // this process's Opens, at most
 	)
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	ob := openT(t, path, Options{})
