@@ -127,6 +127,12 @@ var migrations = [...]string{
 // companions are renamed to path+".corrupt-<timestamp>" and Open starts
 // with an empty outbox. A file written by a newer schema version is an
 // error, never moved aside.
+//
+// Open also tidies what a crash leaves: a -wal or -shm file whose database
+// does not exist is moved aside to path+".orphan-<timestamp>" (with a
+// warning on opts.Logger) and a fresh outbox is created, and temporary
+// files of an interrupted creation of this path (path+".init-*") older than
+// a minute are removed.
 func Open(path string, opts Options) (*Outbox, error) {
 	if path == "" {
 		return nil, errors.New("offline: Open: empty path")
@@ -149,6 +155,21 @@ func Open(path string, opts Options) (*Outbox, error) {
 	}
 	lock := &senderLock{path: abs + ".lock"}
 
+	removeStaleInit(abs, now(), log)
+	if orphaned(abs) {
+		// A -wal (or -shm) without its database would be replayed into the
+		// new one and make it corrupt. Like a corrupt file, it is kept for
+		// support and never moved from under a process that drains.
+		if err := lock.acquire(); err != nil {
+			return nil, fmt.Errorf("offline: open outbox %s: a -wal or -shm file without the database: %w", abs, err)
+		}
+		moved, err := moveAside(abs, "orphan", now())
+		if err != nil {
+			_ = lock.release()
+			return nil, err
+		}
+		log.Warn("offline: -wal or -shm file without its database moved aside; starting empty", "path", abs, "moved_to", moved)
+	}
 	st, err := openSQLStore(abs, busy)
 	var ce *CorruptError
 	if errors.As(err, &ce) && opts.MoveAsideCorrupt {
@@ -156,7 +177,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		if lerr := lock.acquire(); lerr != nil {
 			return nil, errors.Join(err, lerr)
 		}
-		moved, merr := moveAside(abs, now())
+		moved, merr := moveAside(abs, "corrupt", now())
 		if merr != nil {
 			_ = lock.release()
 			return nil, errors.Join(err, merr)
@@ -287,7 +308,8 @@ const MaxOpenFiles = 2*(poolConns+1) + 2
 // create makes a new database at path atomically: the schema is written to
 // a temporary file that is linked into place only when complete, so a file
 // at path is never an empty or half-initialised database (which lets Open
-// report an empty or short file as truncated).
+// report an empty or short file as truncated). A kill during creation
+// leaves the temporary files; a later Open removes them (removeStaleInit).
 func create(path string, busy time.Duration) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".init-*")
@@ -763,16 +785,69 @@ func (s *sqlStore) Close() error {
 }
 
 // moveAside renames path and its -wal and -shm files to
-// path+".corrupt-<timestamp>"(+suffix) and returns the new name of path.
-func moveAside(path string, now time.Time) (string, error) {
-	dst := path + ".corrupt-" + now.UTC().Format("20060102T150405.000000000Z")
+// path+"."+tag+"-<timestamp>"(+suffix) and returns the new name of path.
+func moveAside(path, tag string, now time.Time) (string, error) {
+	dst := path + "." + tag + "-" + now.UTC().Format("20060102T150405.000000000Z")
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(path+suffix, dst+suffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("offline: move corrupt outbox %s aside: %w", path, err)
+			return "", fmt.Errorf("offline: move outbox %s aside (%s): %w", path, tag, err)
 		}
 	}
 	return dst, nil
+}
+
+// orphaned reports a -wal or -shm file of path without path itself: what a
+// crash or a user who deleted only the database leaves. The companions are
+// looked at before the database: a process that creates the database links
+// it into place before it opens it (and so makes its -wal), so a companion
+// seen before the database was found missing predates any database now
+// there.
+func orphaned(path string) bool {
+	companion := false
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Lstat(path + suffix); err == nil {
+			companion = true
+		}
+	}
+	if !companion {
+		return false
+	}
+	_, err := os.Lstat(path)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// staleInitAge is the age after which a temporary file of create
+// (path+".init-*", with its -wal, -shm and -journal) is taken for one that a
+// crash or a kill left behind: creating a database takes milliseconds, so no
+// creation in progress, in any process, has a file that old.
+const staleInitAge = time.Minute
+
+// removeStaleInit removes the temporary files of create for path that are
+// older than staleInitAge (by their modification time against now). Files
+// of other paths are left alone; a failure is logged, not returned: the
+// files cost disk space, not correctness.
+func removeStaleInit(path string, now time.Time, log *slog.Logger) {
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".init-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // Open reports what is wrong with the directory
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || now.Sub(fi.ModTime()) < staleInitAge {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("offline: cannot remove a stale outbox init file", "path", p, "err", err)
+			continue
+		}
+		log.Warn("offline: removed an outbox init file a crash left behind", "path", p, "modified", fi.ModTime())
+	}
 }
 
 // senderLock is the OS lock on path (the sidecar lock file). acquire is

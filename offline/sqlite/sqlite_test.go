@@ -415,3 +415,76 @@ func TestOpenBesideWriteLock(t *testing.T) {
 	defer ob.Close()
 	outboxtest.WantLen(t, ob, 1)
 }
+
+// TestOpenTidiesCrashLeftovers: Issue 10, item 19. A kill during creation
+// leaves path.init-* files, which a later Open removes once no creation in
+// progress can own them (a minute old); a -wal left without its database
+// no longer makes every Open fail: it is moved aside and a fresh outbox is
+// created.
+func TestOpenTidiesCrashLeftovers(t *testing.T) {
+	t.Run("StaleInitFiles", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "outbox.db")
+		old := time.Now().Add(-time.Hour)
+		write := func(name string, mod time.Time) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, mod, mod); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		stale := []string{write("outbox.db.init-123", old), write("outbox.db.init-123-wal", old), write("outbox.db.init-123-journal", old)}
+		fresh := write("outbox.db.init-456", time.Now()) // a creation in progress
+		other := write("other.db.init-789", old)         // another outbox's
+		var logs bytes.Buffer
+		ob := openT(t, path, Options{Logger: newTextLogger(&logs)})
+		outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
+		for _, p := range stale {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("stale %s still there (%v)", filepath.Base(p), err)
+			}
+			if !strings.Contains(logs.String(), p) {
+				t.Errorf("log does not name the removed %s:\n%s", p, logs.String())
+			}
+		}
+		for _, p := range []string{fresh, other} {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s removed: %v", filepath.Base(p), err)
+			}
+		}
+	})
+	t.Run("OrphanWAL", func(t *testing.T) {
+		_, wal, _ := walSnapshot(t, 5)
+		dir := t.TempDir()
+		path := filepath.Join(dir, "outbox.db")
+		if err := os.WriteFile(path+"-wal", wal, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+"-shm", make([]byte, 32768), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		clk := outboxtest.NewClock()
+		var logs bytes.Buffer
+		ob, err := Open(path, Options{Now: clk.Now, Logger: newTextLogger(&logs)})
+		if err != nil {
+			t.Fatalf("Open with an orphan -wal: %v", err)
+		}
+		defer ob.Close()
+		outboxtest.WantLen(t, ob, 0)
+		outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("fresh", ""))
+		moved := path + ".orphan-" + clk.Now().UTC().Format("20060102T150405.000000000Z")
+		kept, err := os.ReadFile(moved + "-wal")
+		if err != nil || !bytes.Equal(kept, wal) {
+			t.Fatalf("orphan -wal not kept at %s-wal: %v", moved, err)
+		}
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), moved) {
+			t.Fatalf("no warning naming %s:\n%s", moved, logs.String())
+		}
+		_ = ob.Close()
+		ob = openT(t, path, Options{}) // and the next Open too
+		outboxtest.WantLen(t, ob, 1)
+	})
+}
