@@ -8,8 +8,6 @@ import (
 	"syscall"
 )
 
-var errWouldBlock = errors.New("lock held elsewhere")
-
 // lockFile takes an exclusive flock on f without waiting. The lock belongs
 // to the open file description: it ends when f is closed or the process
 // dies, so a crash never leaves a stale lock.

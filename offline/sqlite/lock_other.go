@@ -1,14 +1,9 @@
-//go:build !(darwin || dragonfly || freebsd || linux || netbsd || openbsd)
+//go:build !(darwin || dragonfly || freebsd || linux || netbsd || openbsd || windows)
 
 package sqlite
 
-import (
-	"errors"
-	"os"
-)
+import "os"
 
-var errWouldBlock = errors.New("lock held elsewhere")
-
-// lockFile does nothing on systems without flock: the sender lock is not
-// enforced there (see SQLite).
+// lockFile does nothing on systems with neither flock nor LockFileEx: the
+// sender lock is not enforced there (see Outbox).
 func lockFile(*os.File) error { return nil }
