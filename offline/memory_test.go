@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -13,16 +11,12 @@ import (
 	"github.com/regfleet/regfleet/offline/outboxtest"
 )
 
-func newTextLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // TestMemoryCloseReportsLostItems: closing an in-memory outbox with pending
 // items says so, in the error and in the log, with the count and without
 // payloads; an outbox with nothing pending closes quietly.
 func TestMemoryCloseReportsLostItems(t *testing.T) {
 	var logs bytes.Buffer
-	ob := offline.NewMemory(offline.MemoryOptions{Logger: newTextLogger(&logs)})
+	ob := offline.NewMemory(offline.MemoryOptions{Logger: outboxtest.NewLogger(&logs)})
 	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", "k"), outboxtest.NewItem("b", "k"), outboxtest.NewItem("c", ""), outboxtest.NewItem("d", ""))
 	r := outboxtest.Recorder{Fail: func(it offline.Item) error {
 		if it.ID == "c" {
@@ -55,7 +49,7 @@ func TestMemoryCloseReportsLostItems(t *testing.T) {
 	}
 
 	logs.Reset()
-	empty := offline.NewMemory(offline.MemoryOptions{Logger: newTextLogger(&logs)})
+	empty := offline.NewMemory(offline.MemoryOptions{Logger: outboxtest.NewLogger(&logs)})
 	outboxtest.MustEnqueue(t, empty, outboxtest.NewItem("x", ""))
 	if _, err := empty.Drain(context.Background(), (&outboxtest.Recorder{}).Send); err != nil {
 		t.Fatal(err)

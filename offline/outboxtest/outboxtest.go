@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -82,6 +84,12 @@ func (r *Recorder) Sent() []offline.Item {
 // IDs returns the IDs of the items given to Send, in order.
 func (r *Recorder) IDs() []string {
 	return ids(r.Sent(), func(it offline.Item) string { return it.ID })
+}
+
+// NewLogger returns a logger that writes text records, debug level up, to
+// w: tests read what an outbox logs from it.
+func NewLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // NewItem returns an invitation with the given ID and order key and the

@@ -71,20 +71,30 @@ func childLockHold() error {
 	select {} // until killed or stdin closes
 }
 
+// childOpen reads the child's range of items START..END-1, opens the
+// outbox at PATH and says "ready".
+func childOpen() (ob *Outbox, start, end int, err error) {
+	start, err1 := strconv.Atoi(os.Getenv(childStartEnv))
+	end, err2 := strconv.Atoi(os.Getenv(childEndEnv))
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, 0, 0, err
+	}
+	ob, err = Open(os.Getenv(childPathEnv), Options{})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	fmt.Println("ready")
+	return ob, start, end, nil
+}
+
 // childWriter enqueues items START..END-1 as fast as it can, saying
 // "ready" once the outbox is open and "done" after the last one, then waits
 // for stdin to close.
 func childWriter() error {
-	start, err1 := strconv.Atoi(os.Getenv(childStartEnv))
-	end, err2 := strconv.Atoi(os.Getenv(childEndEnv))
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	ob, err := Open(os.Getenv(childPathEnv), Options{})
+	ob, start, end, err := childOpen()
 	if err != nil {
 		return err
 	}
-	fmt.Println("ready")
 	for i := start; i < end; i++ {
 		if err := ob.Enqueue(context.Background(), crashItem(i)); err != nil {
 			return fmt.Errorf("enqueue %d: %w", i, err)
@@ -108,16 +118,10 @@ func crashItem(i int) offline.Item {
 // server at the same time, printing "E <i>" once Enqueue of item i
 // returned, until it is killed.
 func childCrash() error {
-	start, err1 := strconv.Atoi(os.Getenv(childStartEnv))
-	end, err2 := strconv.Atoi(os.Getenv(childEndEnv))
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	ob, err := Open(os.Getenv(childPathEnv), Options{})
+	ob, start, end, err := childOpen()
 	if err != nil {
 		return err
 	}
-	fmt.Println("ready")
 	send := httpSender(&http.Client{Timeout: 10 * time.Second}, os.Getenv(childURLEnv), os.Getenv(childSessEnv))
 	ctx := context.Background()
 	wake := make(chan struct{}, 1)

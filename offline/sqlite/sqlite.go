@@ -787,7 +787,7 @@ func (s *sqlStore) Close() error {
 // moveAside renames path and its -wal and -shm files to
 // path+"."+tag+"-<timestamp>"(+suffix) and returns the new name of path.
 func moveAside(path, tag string, now time.Time) (string, error) {
-	dst := path + "." + tag + "-" + now.UTC().Format("20060102T150405.000000000Z")
+	dst := asideName(path, tag, now)
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(path+suffix, dst+suffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -795,6 +795,11 @@ func moveAside(path, tag string, now time.Time) (string, error) {
 		}
 	}
 	return dst, nil
+}
+
+// asideName is the name moveAside gives path at now.
+func asideName(path, tag string, now time.Time) string {
+	return path + "." + tag + "-" + now.UTC().Format("20060102T150405.000000000Z")
 }
 
 // orphaned reports a -wal or -shm file of path without path itself: what a

@@ -286,16 +286,7 @@ func TestOpenCorruptFiles(t *testing.T) {
 			}
 
 			// Moving aside keeps the bad bytes and starts empty.
-			clk := outboxtest.NewClock()
-			var logs bytes.Buffer
-			ob, err := Open(path, Options{MoveAsideCorrupt: true, Now: clk.Now, Logger: newTextLogger(&logs)})
-			if err != nil {
-				t.Fatalf("Open with MoveAsideCorrupt: %v", err)
-			}
-			defer ob.Close()
-			outboxtest.WantLen(t, ob, 0)
-			outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("fresh", ""))
-			moved := path + ".corrupt-" + clk.Now().UTC().Format("20060102T150405.000000000Z")
+			moved, logs := openMovedAside(t, path, "corrupt", Options{MoveAsideCorrupt: true})
 			kept, err := os.ReadFile(moved)
 			if err != nil {
 				t.Fatalf("moved file: %v", err)
@@ -308,6 +299,25 @@ func TestOpenCorruptFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openMovedAside opens path with opts, a test clock and a logger, expects
+// Open to have moved the file aside under tag and started an empty outbox
+// that works, closes it, and returns the name the file was moved to and the
+// log.
+func openMovedAside(t *testing.T, path, tag string, opts Options) (moved string, logs *bytes.Buffer) {
+	t.Helper()
+	clk := outboxtest.NewClock()
+	logs = new(bytes.Buffer)
+	opts.Now, opts.Logger = clk.Now, outboxtest.NewLogger(logs)
+	ob, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open of a file to move aside (%s): %v", tag, err)
+	}
+	defer ob.Close()
+	outboxtest.WantLen(t, ob, 0)
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("fresh", ""))
+	return asideName(path, tag, clk.Now()), logs
 }
 
 // TestMoveAsideRefusedWhileLocked: a corrupt file is never moved away from
@@ -440,7 +450,7 @@ func TestOpenTidiesCrashLeftovers(t *testing.T) {
 		fresh := write("outbox.db.init-456", time.Now()) // a creation in progress
 		other := write("other.db.init-789", old)         // another outbox's
 		var logs bytes.Buffer
-		ob := openT(t, path, Options{Logger: newTextLogger(&logs)})
+		ob := openT(t, path, Options{Logger: outboxtest.NewLogger(&logs)})
 		outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
 		for _, p := range stale {
 			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
@@ -466,16 +476,7 @@ func TestOpenTidiesCrashLeftovers(t *testing.T) {
 		if err := os.WriteFile(path+"-shm", make([]byte, 32768), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		clk := outboxtest.NewClock()
-		var logs bytes.Buffer
-		ob, err := Open(path, Options{Now: clk.Now, Logger: newTextLogger(&logs)})
-		if err != nil {
-			t.Fatalf("Open with an orphan -wal: %v", err)
-		}
-		defer ob.Close()
-		outboxtest.WantLen(t, ob, 0)
-		outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("fresh", ""))
-		moved := path + ".orphan-" + clk.Now().UTC().Format("20060102T150405.000000000Z")
+		moved, logs := openMovedAside(t, path, "orphan", Options{})
 		kept, err := os.ReadFile(moved + "-wal")
 		if err != nil || !bytes.Equal(kept, wal) {
 			t.Fatalf("orphan -wal not kept at %s-wal: %v", moved, err)
@@ -483,8 +484,7 @@ func TestOpenTidiesCrashLeftovers(t *testing.T) {
 		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), moved) {
 			t.Fatalf("no warning naming %s:\n%s", moved, logs.String())
 		}
-		_ = ob.Close()
-		ob = openT(t, path, Options{}) // and the next Open too
+		ob := openT(t, path, Options{}) // and the next Open too
 		outboxtest.WantLen(t, ob, 1)
 	})
 }
