@@ -87,17 +87,24 @@ func childOpen() (ob *Outbox, start, end int, err error) {
 	return ob, start, end, nil
 }
 
-// childWriter enqueues items START..END-1 as fast as it can, saying
-// "ready" once the outbox is open and "done" after the last one, then waits
-// for stdin to close.
+// childWriter enqueues items START..END-1 as fast as it can, draining
+// (with a send that does nothing) after every 50, saying "ready" once the
+// outbox is open and "done" after the last one, then waits for stdin to
+// close.
 func childWriter() error {
 	ob, start, end, err := childOpen()
 	if err != nil {
 		return err
 	}
+	ctx := context.Background()
 	for i := start; i < end; i++ {
-		if err := ob.Enqueue(context.Background(), crashItem(i)); err != nil {
+		if err := ob.Enqueue(ctx, crashItem(i)); err != nil {
 			return fmt.Errorf("enqueue %d: %w", i, err)
+		}
+		if i%50 == 49 { // keep the file small, so that Opens stay fast
+			if _, err := ob.Drain(ctx, func(context.Context, offline.Item) error { return nil }); err != nil {
+				return fmt.Errorf("drain: %w", err)
+			}
 		}
 	}
 	fmt.Println("done")
