@@ -6,16 +6,17 @@ BIN             := $(CURDIR)/.bin
 STATICCHECK     := $(BIN)/staticcheck
 FUZZTIME        ?= 60s
 
-.PHONY: all build test check vet lint race norace bench fuzz run drill clean
+.PHONY: all build test check vet lint cross race norace bench fuzz run drill clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-## test: format check, vet, staticcheck, the race-enabled tests, and the
-## tests the race detector cannot run (see TestHerd) without it.
-test: check vet lint race norace
+## test: format check, vet, staticcheck, the cross-platform vet, the
+## race-enabled tests, and the tests the race detector cannot run (see
+## TestHerd) without it.
+test: check vet lint cross race norace
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -24,6 +25,16 @@ check:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags drill ./drill/...
+
+## cross: vet (which builds) the SDK and the examples for the desktops'
+## systems: Windows and macOS on amd64 and arm64.
+CROSS_OS   := windows darwin
+CROSS_ARCH := amd64 arm64
+cross:
+	@for os in $(CROSS_OS); do for arch in $(CROSS_ARCH); do \
+		echo "GOOS=$$os GOARCH=$$arch go vet ./client/... ./offline/... ./examples/..."; \
+		GOOS=$$os GOARCH=$$arch $(GO) vet ./client/... ./offline/... ./examples/... || exit 1; \
+	done; done
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VER)
@@ -48,8 +59,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequestFast$$' -fuzztime $(FUZZTIME) ./internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReplyFast$$' -fuzztime $(FUZZTIME) ./internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./regsim
-	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./offline
-	$(GO) test -run '^$$' -fuzz '^FuzzCheckHeader$$' -fuzztime $(FUZZTIME) ./offline
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./offline/sqlite
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckHeader$$' -fuzztime $(FUZZTIME) ./offline/sqlite
 	$(GO) test -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME) ./loadgen
 
 ## drill: the seed-001 failover test plan on regsim + HAProxy + toxiproxy

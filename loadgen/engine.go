@@ -25,6 +25,7 @@ import (
 	"github.com/regfleet/regfleet/client"
 	"github.com/regfleet/regfleet/internal/wire"
 	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/sqlite"
 	"github.com/regfleet/regfleet/regsim"
 )
 
@@ -292,7 +293,7 @@ func (e *engine) setup() error {
 	// A client holds about one connection at a time, and up to one idle
 	// connection per endpoint it rotates over; the embedded cluster holds
 	// the other end of each in this process too. A durable outbox holds
-	// up to offline.MaxOpenFiles files, at least its database and WAL
+	// up to sqlite.MaxOpenFiles files, at least its database and WAL
 	// files once for its pool and once for its drain, its shared-memory
 	// and its lock file. Raise the limit towards the larger figures, and
 	// refuse to start below the smaller ones.
@@ -302,7 +303,7 @@ func (e *engine) setup() error {
 	}
 	var outboxMost, outboxLeast uint64
 	if e.cfg.OutboxDir != "" {
-		outboxMost, outboxLeast = offline.MaxOpenFiles, 6
+		outboxMost, outboxLeast = sqlite.MaxOpenFiles, 6
 	}
 	owned := uint64(e.owned())
 	endpoints := uint64(min(len(e.urls)+len(e.cfg.BackupURLs), 4))
@@ -788,7 +789,7 @@ func (e *engine) newSim(idx int) (*sim, error) {
 	if e.outboxDir == "" {
 		s.ob = offline.NewMemory(offline.MemoryOptions{})
 	} else {
-		ob, err := offline.Open(filepath.Join(e.outboxDir, s.user+".db"), offline.Options{})
+		ob, err := sqlite.Open(filepath.Join(e.outboxDir, s.user+".db"), sqlite.Options{})
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/sqlite"
 	"github.com/regfleet/regfleet/regsim"
 )
 
@@ -403,10 +403,10 @@ func TestRunDurableOutboxes(t *testing.T) {
 		if !r.Config.DurableOutbox || dbs != 10 {
 			t.Errorf("durable outboxes: report says %v, %d outbox files seen during the run, want 10", r.Config.DurableOutbox, dbs)
 		}
-		// The open-file limit the run asks for counts offline.MaxOpenFiles
+		// The open-file limit the run asks for counts sqlite.MaxOpenFiles
 		// per client: more would fail a large run with EMFILE.
-		if fds > 10*offline.MaxOpenFiles {
-			t.Errorf("%d files open under the outbox directory for 10 clients, over offline.MaxOpenFiles (%d) each", fds, offline.MaxOpenFiles)
+		if fds > 10*sqlite.MaxOpenFiles {
+			t.Errorf("%d files open under the outbox directory for 10 clients, over sqlite.MaxOpenFiles (%d) each", fds, sqlite.MaxOpenFiles)
 		}
 		if len(r.Outages) != 1 || r.Outages[0].OutboxPeak == 0 {
 			t.Fatalf("no invitation queued during the outage: %+v", r.Outages)

@@ -10,59 +10,9 @@ import (
 	"time"
 )
 
-// record is an item as a store hands it to the drain.
-type record struct {
-	seq    int64 // enqueue order, unique and increasing within one store
-	item   Item
-	claims int // claims without a recorded outcome
-	// damaged reports stored bytes that fail their checksum; the drain
-	// moves such an item to dead letters without sending it.
-	damaged bool
-}
-
-// store is what an outbox implementation persists. The shared logic (item
-// validation, the drain algorithm, events, lifecycle) lives in core and runs
-// on top of any store, so Memory and SQLite behave the same by construction.
-//
-// Every mutating method is atomic and, for a durable store, committed before
-// it returns. Methods taking a seq or id report ErrNotFound when no such item
-// is stored in the state they expect.
-type store interface {
-	// insert stores a copy of it unless its ID is already stored
-	// (ErrDuplicate) or lim does not admit it (ErrFull).
-	insert(ctx context.Context, it *Item, size int64, lim limits) error
-	// next returns the first pending item in enqueue order with seq > after
-	// that is ready: no pending item with the same non-empty Key and a
-	// lower seq is stored. Dead letters never hold an item back.
-	next(ctx context.Context, after int64) (record, bool, error)
-	// expired lists, in enqueue order, the pending items whose Expires is
-	// set and before now, wherever they wait.
-	expired(ctx context.Context, now time.Time) ([]record, error)
-	// claim increments the item's attempts and claims.
-	claim(ctx context.Context, seq int64) error
-	// delivered removes the item.
-	delivered(ctx context.Context, seq int64) error
-	// bury makes the item a dead letter with reason.
-	bury(ctx context.Context, seq int64, reason string, at time.Time) error
-	// release records a transient outcome: the item's claims go back to 0.
-	release(ctx context.Context, seq int64) error
-	// pending lists the pending items in enqueue order.
-	pending(ctx context.Context) ([]Item, error)
-	// dead lists the dead letters in enqueue order.
-	dead(ctx context.Context) ([]DeadLetter, error)
-	// count reports the number of pending items.
-	count(ctx context.Context) (int, error)
-	// retry moves the dead letter id back to pending with claims 0.
-	retry(ctx context.Context, id string) (Item, error)
-	// discard removes the item id, pending or dead.
-	discard(ctx context.Context, id string) (Item, error)
-	// close releases the store; no method is called afterwards.
-	close() error
-}
-
-// core is the logic shared by Memory and SQLite.
+// core is the logic shared by every outbox: Memory and each StoreOutbox.
 type core struct {
-	st  store
+	st  Store
 	lim limits
 	now func() time.Time
 	log *slog.Logger
@@ -74,15 +24,10 @@ type core struct {
 
 	// drainSem admits one Drain at a time.
 	drainSem chan struct{}
-	// beforeDrain, if set, runs once per Drain after drainSem is held (the
-	// SQLite outbox takes its sender lock there).
-	beforeDrain func() error
 	// beforeStoreClose, if set, runs once in Close when no call is in
 	// progress any more, just before the store is closed (Memory reports
 	// the items it loses there).
 	beforeStoreClose func(ctx context.Context) error
-	// afterClose, if set, runs once after the store is closed.
-	afterClose func() error
 
 	lifeMu    sync.Mutex
 	closed    bool
@@ -93,7 +38,7 @@ type core struct {
 	cancel    context.CancelFunc
 }
 
-func newCore(st store, lim limits, now func() time.Time, log *slog.Logger) *core {
+func newCore(st Store, lim limits, now func() time.Time, log *slog.Logger) *core {
 	if now == nil {
 		now = time.Now
 	}
@@ -139,10 +84,7 @@ func (c *core) close() error {
 		if c.beforeStoreClose != nil {
 			err = c.beforeStoreClose(context.Background())
 		}
-		err = errors.Join(err, c.st.close())
-		if c.afterClose != nil {
-			err = errors.Join(err, c.afterClose())
-		}
+		err = errors.Join(err, c.st.Close())
 		c.events.close()
 		c.closeErr = err
 	})
@@ -185,7 +127,8 @@ func (c *core) enqueue(ctx context.Context, it Item) error {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.st.insert(ctx, &it, size, c.lim); err != nil {
+	admit := func(count, bytes int64) error { return c.lim.admit(count, bytes, size) }
+	if err := c.st.Insert(ctx, &it, size, admit); err != nil {
 		if errors.Is(err, ErrDuplicate) || errors.Is(err, ErrFull) {
 			return err
 		}
@@ -223,10 +166,11 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 		return res, ctxErr()
 	}
 	defer func() { <-c.drainSem }()
-	if c.beforeDrain != nil {
-		if err := c.beforeDrain(); err != nil {
-			return res, err
+	if err := c.st.BeginDrain(ctx); err != nil {
+		if ctx.Err() != nil {
+			return res, ctxErr()
 		}
+		return res, fmt.Errorf("offline: drain: %w", err)
 	}
 
 	// Outcomes are recorded even when ctx has just ended: recording is
@@ -240,7 +184,7 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 		if ctx.Err() != nil {
 			return res, ctxErr()
 		}
-		r, ok, err := c.st.next(ctx, after)
+		r, ok, err := c.st.Next(ctx, after)
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, ctxErr()
@@ -250,23 +194,23 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 		if !ok {
 			return res, nil
 		}
-		after = r.seq
+		after = r.Seq
 
 		now := c.now()
-		if r.damaged {
+		if r.Damaged {
 			if err := c.buryCounted(rec, &r, ReasonDamaged, now, &res); err != nil {
 				return res, err
 			}
 			continue
 		}
-		if exp := r.item.Expires; !exp.IsZero() && exp.Before(now) {
+		if exp := r.Item.Expires; !exp.IsZero() && exp.Before(now) {
 			if err := c.buryCounted(rec, &r, ReasonExpired, now, &res); err != nil {
 				return res, err
 			}
 			continue
 		}
-		if r.claims >= MaxClaims {
-			reason := fmt.Sprintf("abandoned: claimed %d times without an outcome (the sender stopped during the send)", r.claims)
+		if r.Claims >= MaxClaims {
+			reason := fmt.Sprintf("abandoned: claimed %d times without an outcome (the sender stopped during the send)", r.Claims)
 			if err := c.buryCounted(rec, &r, reason, now, &res); err != nil {
 				return res, err
 			}
@@ -274,7 +218,7 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 		}
 
 		c.mu.Lock() // no event, but it keeps this process's writes from waiting on each other
-		err = c.st.claim(ctx, r.seq)
+		err = c.st.Claim(ctx, r.Seq)
 		c.mu.Unlock()
 		if err != nil {
 			if errors.Is(err, ErrNotFound) { // discarded meanwhile
@@ -283,11 +227,11 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 			if ctx.Err() != nil {
 				return res, ctxErr()
 			}
-			return res, fmt.Errorf("offline: drain: claim %s: %w", r.item.ID, err)
+			return res, fmt.Errorf("offline: drain: claim %s: %w", r.Item.ID, err)
 		}
-		r.item.Attempts++
+		r.Item.Attempts++
 
-		serr := send(ctx, r.item)
+		serr := send(ctx, r.Item)
 		var perm *PermanentError
 		switch {
 		case serr == nil:
@@ -304,12 +248,12 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 			}
 		default:
 			c.mu.Lock()
-			err := c.st.release(rec, r.seq)
+			err := c.st.Release(rec, r.Seq)
 			c.mu.Unlock()
 			if err != nil && !errors.Is(err, ErrNotFound) {
-				return res, errors.Join(serr, fmt.Errorf("offline: drain: release %s: %w", r.item.ID, err))
+				return res, errors.Join(serr, fmt.Errorf("offline: drain: release %s: %w", r.Item.ID, err))
 			}
-			c.log.Debug("outbox send failed", "id", r.item.ID, "kind", r.item.Kind, "attempts", r.item.Attempts, "err", serr)
+			c.log.Debug("outbox send failed", "id", r.Item.ID, "kind", r.Item.Kind, "attempts", r.Item.Attempts, "err", serr)
 			if ctx.Err() != nil {
 				return res, ctxErr()
 			}
@@ -324,7 +268,7 @@ func (c *core) drain(ctx context.Context, send SendFunc) (DrainResult, error) {
 // drain): items expire on time wherever they wait.
 func (c *core) buryExpired(ctx, rec context.Context, res *DrainResult) error {
 	now := c.now()
-	expired, err := c.st.expired(ctx, now)
+	expired, err := c.st.Expired(ctx, now)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // the drain loop reports why ctx ended
@@ -334,7 +278,7 @@ func (c *core) buryExpired(ctx, rec context.Context, res *DrainResult) error {
 	for i := range expired {
 		r := &expired[i]
 		reason := ReasonExpired
-		if r.damaged { // its Expires may be the damaged field
+		if r.Damaged { // its Expires may be the damaged field
 			reason = ReasonDamaged
 		}
 		if err := c.buryCounted(rec, r, reason, now, res); err != nil {
@@ -345,23 +289,23 @@ func (c *core) buryExpired(ctx, rec context.Context, res *DrainResult) error {
 }
 
 // delivered records a delivery; false if the item was discarded meanwhile.
-func (c *core) delivered(ctx context.Context, r *record) (bool, error) {
+func (c *core) delivered(ctx context.Context, r *Record) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := c.st.delivered(ctx, r.seq)
+	err := c.st.Delivered(ctx, r.Seq)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("offline: drain: record delivery of %s: %w", r.item.ID, err)
+		return false, fmt.Errorf("offline: drain: record delivery of %s: %w", r.Item.ID, err)
 	}
-	c.log.Debug("outbox item sent", "id", r.item.ID, "kind", r.item.Kind, "attempts", r.item.Attempts)
-	c.emit(EventSent, &r.item, "", c.now())
+	c.log.Debug("outbox item sent", "id", r.Item.ID, "kind", r.Item.Kind, "attempts", r.Item.Attempts)
+	c.emit(EventSent, &r.Item, "", c.now())
 	return true, nil
 }
 
 // buryCounted buries r and counts it in res.
-func (c *core) buryCounted(ctx context.Context, r *record, reason string, at time.Time, res *DrainResult) error {
+func (c *core) buryCounted(ctx context.Context, r *Record, reason string, at time.Time, res *DrainResult) error {
 	ok, err := c.bury(ctx, r, reason, at)
 	if ok {
 		res.Dead++
@@ -370,18 +314,18 @@ func (c *core) buryCounted(ctx context.Context, r *record, reason string, at tim
 }
 
 // bury makes the item a dead letter; false if it was discarded meanwhile.
-func (c *core) bury(ctx context.Context, r *record, reason string, at time.Time) (bool, error) {
+func (c *core) bury(ctx context.Context, r *Record, reason string, at time.Time) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := c.st.bury(ctx, r.seq, reason, at)
+	err := c.st.Bury(ctx, r.Seq, reason, at)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("offline: drain: move %s to dead letters: %w", r.item.ID, err)
+		return false, fmt.Errorf("offline: drain: move %s to dead letters: %w", r.Item.ID, err)
 	}
-	c.log.Debug("outbox item dead", "id", r.item.ID, "kind", r.item.Kind, "attempts", r.item.Attempts, "reason", reason)
-	c.emit(EventDead, &r.item, reason, at)
+	c.log.Debug("outbox item dead", "id", r.Item.ID, "kind", r.Item.Kind, "attempts", r.Item.Attempts, "reason", reason)
+	c.emit(EventDead, &r.Item, reason, at)
 	return true, nil
 }
 
@@ -390,7 +334,7 @@ func (c *core) length(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer c.end()
-	n, err := c.st.count(ctx)
+	n, err := c.st.Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("offline: len: %w", err)
 	}
@@ -402,7 +346,7 @@ func (c *core) pending(ctx context.Context) ([]Item, error) {
 		return nil, err
 	}
 	defer c.end()
-	items, err := c.st.pending(ctx)
+	items, err := c.st.Pending(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("offline: pending: %w", err)
 	}
@@ -414,7 +358,7 @@ func (c *core) deadLetters(ctx context.Context) ([]DeadLetter, error) {
 		return nil, err
 	}
 	defer c.end()
-	dead, err := c.st.dead(ctx)
+	dead, err := c.st.Dead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("offline: dead letters: %w", err)
 	}
@@ -428,7 +372,7 @@ func (c *core) retry(ctx context.Context, id string) error {
 	defer c.end()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	it, err := c.st.retry(ctx, id)
+	it, err := c.st.Retry(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return err
@@ -446,7 +390,7 @@ func (c *core) discard(ctx context.Context, id string) error {
 	defer c.end()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	it, err := c.st.discard(ctx, id)
+	it, err := c.st.Discard(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return err

@@ -23,17 +23,22 @@
 // An item whose Expires has passed becomes a dead letter with reason
 // "expired" without being sent, wherever it waits: each Drain first buries
 // every expired pending item, including those waiting behind an earlier item
-// of their Key or behind a transient failure. Before each send the item's claim counter is
-// incremented (and, for the durable outbox, committed); a recorded outcome
-// resets it. An item claimed MaxClaims times without an outcome, i.e. one
+// of their Key or behind a transient failure.
+//
+// Before each send the item's claim counter is incremented (and, for the
+// durable outbox, committed); a recorded outcome resets it. An item claimed MaxClaims times without an outcome, i.e. one
 // that was being sent each time the process crashed, becomes a dead letter,
 // so one poisonous item cannot crash an application forever.
 //
-// Two implementations share one drain algorithm and one contract:
+// Two implementations share one drain algorithm and one contract (the
+// tests of package offline/outboxtest):
 //
-//   - Open returns a *SQLite outbox in one SQLite file (modernc.org/sqlite, pure
+//   - sqlite.Open (package github.com/regfleet/regfleet/offline/sqlite)
+//     returns the durable outbox, one SQLite file (modernc.org/sqlite, pure
 //     Go): WAL, synchronous=FULL, Enqueue returns after the commit, one
-//     sender per file guarded by an OS file lock, corruption detected at Open.
+//     sender per file guarded by an OS file lock, corruption detected at
+//     Open. It lives in a package of its own so that a program that does not
+//     import it does not link SQLite.
 //   - NewMemory returns a *Memory outbox, for tests and simulations only: it
 //     loses its items when it is closed (Close then returns an error
 //     wrapping ErrNotKept with their count) or when the process ends.
@@ -41,17 +46,22 @@
 // A desktop application wants the durable outbox: its users' invitations
 // must survive a crash, a kill and a restart.
 //
-// The application lists Pending items and Dead letters, can Retry or Discard
-// them, and can Subscribe to events (queued, sent, dead, retried,
-// discarded). Delivery of events never blocks the outbox: each subscription
+// The durable outbox is built on the exported seam Store, Record and
+// NewStoreOutbox: a Store persists items, and the *StoreOutbox that
+// NewStoreOutbox returns runs this package's one drain algorithm on it.
+// Applications need none of the three.
+//
+// The application lists Pending items and Dead letters and can Retry or
+// Discard them through the Outbox interface, and can Subscribe to events
+// (queued, sent, dead, retried, discarded). Delivery of events never blocks the outbox: each subscription
 // has a bounded buffer, and an event that does not fit is dropped and
 // counted; Event.Seq numbers events so that a gap shows.
 //
 // A typical use:
 //
-//	ob, err := offline.Open(filepath.Join(dir, "outbox.db"), offline.Options{})
+//	ob, err := sqlite.Open(filepath.Join(dir, "outbox.db"), sqlite.Options{})
 //	if err != nil {
-//		return err // a *CorruptError names the file and what is wrong
+//		return err // a *sqlite.CorruptError names the file and what is wrong
 //	}
 //	defer ob.Close()
 //

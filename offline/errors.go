@@ -16,31 +16,7 @@ var (
 	// ErrNotKept reports that closing an outbox that cannot keep its items
 	// (Memory) lost pending ones. The error's text says how many.
 	ErrNotKept = errors.New("offline: pending items not kept")
-	// ErrCorrupt reports a database file that is damaged, truncated or not
-	// an outbox at all. Open wraps it in a *CorruptError.
-	ErrCorrupt = errors.New("offline: outbox file is corrupt")
 )
-
-// CorruptError says which outbox file is damaged and how. It wraps
-// ErrCorrupt; Cause, when set, is the underlying error.
-type CorruptError struct {
-	Path   string // the database file
-	Detail string // what is wrong, for humans
-	Cause  error  // the underlying error, if any
-}
-
-// Error names the file and the problem.
-func (e *CorruptError) Error() string {
-	return "offline: outbox file " + e.Path + " is corrupt: " + e.Detail
-}
-
-// Unwrap returns ErrCorrupt and the cause.
-func (e *CorruptError) Unwrap() []error {
-	if e.Cause == nil {
-		return []error{ErrCorrupt}
-	}
-	return []error{ErrCorrupt, e.Cause}
-}
 
 // DeadLetter is an item the drain gave up on.
 type DeadLetter struct {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/regfleet/regfleet/offline"
 )
@@ -52,46 +50,6 @@ func ExampleNewMemory() {
 	// sent req-2 attempt 1
 	// online: 2 sent, 1 dead, err <nil>
 	// dead letter: req-3 recipient unknown
-}
-
-// ExampleOpen keeps the queue in a file, so that it survives a restart.
-func ExampleOpen() {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "outbox")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "outbox.db")
-
-	ob, err := offline.Open(path, offline.Options{})
-	if err != nil {
-		fmt.Println(err) // a *CorruptError names the file and what is wrong
-		return
-	}
-	if err := ob.Enqueue(ctx, offline.Item{ID: "req-1", Kind: "sendcomment", Key: "file-7", Payload: []byte("…")}); err != nil {
-		fmt.Println(err)
-		return
-	}
-	ob.Close() // the application quits, or crashes
-
-	ob, err = offline.Open(path, offline.Options{MoveAsideCorrupt: true})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer ob.Close()
-	events := ob.Subscribe(16)
-	res, err := ob.Drain(ctx, func(ctx context.Context, it offline.Item) error {
-		return nil // send it with it.ID as <requestid>
-	})
-	fmt.Println("sent after restart:", res.Sent, err)
-	e := <-events.C
-	fmt.Println("event:", e.Kind, e.ID)
-	// Output:
-	// sent after restart: 1 <nil>
-	// event: sent req-1
 }
 
 // ExampleOutbox shows an application's dead-letter screen written against

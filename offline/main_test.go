@@ -1,15 +1,9 @@
 package offline
 
 import (
-	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	if child := os.Getenv(childEnv); child != "" {
-		os.Exit(runChild(child))
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

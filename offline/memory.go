@@ -14,12 +14,18 @@ import (
 // the full Outbox contract (limits, order per key, dead letters, expiry,
 // events) but loses its items when it is closed or the process ends. The
 // load generator's simulated clients use it; a desktop application wants
-// the durable outbox, which survives a crash and a restart.
+// the durable outbox (package offline/sqlite), which survives a crash and a
+// restart.
 //
 // Create it with NewMemory. It is safe for concurrent use; one Drain runs at
-// a time (a second one waits).
+// a time (a second one waits). Its Close stops a running Drain, discards the
+// items and closes every subscription; when pending items (not yet
+// delivered) are lost, it logs a warning with their count on
+// MemoryOptions.Logger and returns an error wrapping ErrNotKept that names
+// the count (dead letters are dropped without an error). Close is
+// idempotent: every later call returns what the first one returned.
 type Memory struct {
-	c *core
+	outbox
 }
 
 var _ Manager = (*Memory)(nil)
@@ -30,7 +36,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 	st := newMemStore()
 	c := newCore(st, lim, opts.Now, opts.Logger)
 	c.beforeStoreClose = func(ctx context.Context) error {
-		pending, _ := st.count(ctx)
+		pending, _ := st.Count(ctx)
 		if pending == 0 {
 			return nil
 		}
@@ -38,7 +44,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 			"pending", pending, "dead", st.deadCount())
 		return &notKeptError{pending: pending}
 	}
-	return &Memory{c: c}
+	return &Memory{outbox{c}}
 }
 
 // notKeptError reports the pending items a closed Memory lost.
@@ -54,44 +60,6 @@ func (e *notKeptError) Error() string {
 
 func (e *notKeptError) Unwrap() error { return ErrNotKept }
 
-// Enqueue stores a copy of it. See Outbox.Enqueue. An empty it.Created is
-// set to the outbox clock's now; it.Attempts is ignored.
-func (m *Memory) Enqueue(ctx context.Context, it Item) error { return m.c.enqueue(ctx, it) }
-
-// Drain delivers the ready items through send. See Outbox.Drain.
-func (m *Memory) Drain(ctx context.Context, send SendFunc) (DrainResult, error) {
-	return m.c.drain(ctx, send)
-}
-
-// Len reports how many items are pending (dead letters excluded).
-func (m *Memory) Len(ctx context.Context) (int, error) { return m.c.length(ctx) }
-
-// Pending lists the pending items in enqueue order.
-func (m *Memory) Pending(ctx context.Context) ([]Item, error) { return m.c.pending(ctx) }
-
-// Dead lists the dead letters in enqueue order.
-func (m *Memory) Dead(ctx context.Context) ([]DeadLetter, error) { return m.c.deadLetters(ctx) }
-
-// Retry moves the dead letter id back to pending, in its original place in
-// the order. It returns ErrNotFound if id is not a dead letter.
-func (m *Memory) Retry(ctx context.Context, id string) error { return m.c.retry(ctx, id) }
-
-// Discard removes the item id, pending or dead. It returns ErrNotFound if no
-// such item is stored.
-func (m *Memory) Discard(ctx context.Context, id string) error { return m.c.discard(ctx, id) }
-
-// Subscribe returns a subscription to the outbox's events with a buffer of
-// the given size (0 means DefaultEventBuffer). See Subscription.
-func (m *Memory) Subscribe(buffer int) *Subscription { return m.c.subscribe(buffer) }
-
-// Close stops a running Drain, discards the items and closes every
-// subscription. When pending items (not yet delivered) are lost, it logs a
-// warning with their count on MemoryOptions.Logger and returns an error
-// wrapping ErrNotKept that names the count; dead letters are dropped
-// without an error. Close is idempotent: every later call returns what the
-// first one returned.
-func (m *Memory) Close() error { return m.c.close() }
-
 // memRec is one stored item.
 type memRec struct {
 	seq     int64
@@ -104,7 +72,7 @@ type memRec struct {
 	removed bool
 }
 
-// memStore implements store in memory.
+// memStore implements Store in memory.
 type memStore struct {
 	mu      sync.Mutex
 	lastSeq int64
@@ -182,13 +150,13 @@ func cloneItem(it Item) Item {
 	return it
 }
 
-func (s *memStore) insert(_ context.Context, it *Item, size int64, lim limits) error {
+func (s *memStore) Insert(_ context.Context, it *Item, size int64, admit func(count, bytes int64) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.byID[it.ID]; ok {
 		return fmt.Errorf("%w: %s", ErrDuplicate, it.ID)
 	}
-	if err := lim.admit(int64(len(s.byID)), s.bytes, size); err != nil {
+	if err := admit(int64(len(s.byID)), s.bytes); err != nil {
 		return err
 	}
 	s.lastSeq++
@@ -200,7 +168,7 @@ func (s *memStore) insert(_ context.Context, it *Item, size int64, lim limits) e
 	return nil
 }
 
-func (s *memStore) next(_ context.Context, after int64) (record, bool, error) {
+func (s *memStore) Next(_ context.Context, after int64) (Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := sort.Search(len(s.order), func(i int) bool { return s.order[i].seq > after })
@@ -214,17 +182,17 @@ func (s *memStore) next(_ context.Context, after int64) (record, bool, error) {
 		}
 		return r.record(), true, nil
 	}
-	return record{}, false, nil
+	return Record{}, false, nil
 }
 
-func (r *memRec) record() record {
-	return record{seq: r.seq, item: cloneItem(r.it), claims: r.claims}
+func (r *memRec) record() Record {
+	return Record{Seq: r.seq, Item: cloneItem(r.it), Claims: r.claims}
 }
 
-func (s *memStore) expired(_ context.Context, now time.Time) ([]record, error) {
+func (s *memStore) Expired(_ context.Context, now time.Time) ([]Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []record
+	var out []Record
 	for _, r := range s.order {
 		if !r.removed && !r.dead && !r.it.Expires.IsZero() && r.it.Expires.Before(now) {
 			out = append(out, r.record())
@@ -245,7 +213,10 @@ func (s *memStore) pendingRec(seq int64) (*memRec, error) {
 	return r, nil
 }
 
-func (s *memStore) claim(_ context.Context, seq int64) error {
+// BeginDrain does nothing: a Memory belongs to one process.
+func (s *memStore) BeginDrain(context.Context) error { return nil }
+
+func (s *memStore) Claim(_ context.Context, seq int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.pendingRec(seq)
@@ -257,7 +228,7 @@ func (s *memStore) claim(_ context.Context, seq int64) error {
 	return nil
 }
 
-func (s *memStore) delivered(_ context.Context, seq int64) error {
+func (s *memStore) Delivered(_ context.Context, seq int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.pendingRec(seq)
@@ -268,7 +239,7 @@ func (s *memStore) delivered(_ context.Context, seq int64) error {
 	return nil
 }
 
-func (s *memStore) bury(_ context.Context, seq int64, reason string, at time.Time) error {
+func (s *memStore) Bury(_ context.Context, seq int64, reason string, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.pendingRec(seq)
@@ -281,7 +252,7 @@ func (s *memStore) bury(_ context.Context, seq int64, reason string, at time.Tim
 	return nil
 }
 
-func (s *memStore) release(_ context.Context, seq int64) error {
+func (s *memStore) Release(_ context.Context, seq int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.pendingRec(seq)
@@ -292,7 +263,7 @@ func (s *memStore) release(_ context.Context, seq int64) error {
 	return nil
 }
 
-func (s *memStore) pending(context.Context) ([]Item, error) {
+func (s *memStore) Pending(context.Context) ([]Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Item
@@ -304,7 +275,7 @@ func (s *memStore) pending(context.Context) ([]Item, error) {
 	return out, nil
 }
 
-func (s *memStore) dead(context.Context) ([]DeadLetter, error) {
+func (s *memStore) Dead(context.Context) ([]DeadLetter, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []DeadLetter
@@ -316,7 +287,7 @@ func (s *memStore) dead(context.Context) ([]DeadLetter, error) {
 	return out, nil
 }
 
-func (s *memStore) count(context.Context) (int, error) {
+func (s *memStore) Count(context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.byID) - s.deadN, nil
@@ -329,7 +300,7 @@ func (s *memStore) deadCount() int {
 	return s.deadN
 }
 
-func (s *memStore) retry(_ context.Context, id string) (Item, error) {
+func (s *memStore) Retry(_ context.Context, id string) (Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.byID[id]
@@ -342,7 +313,7 @@ func (s *memStore) retry(_ context.Context, id string) (Item, error) {
 	return cloneItem(r.it), nil
 }
 
-func (s *memStore) discard(_ context.Context, id string) (Item, error) {
+func (s *memStore) Discard(_ context.Context, id string) (Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.byID[id]
@@ -353,7 +324,7 @@ func (s *memStore) discard(_ context.Context, id string) (Item, error) {
 	return cloneItem(r.it), nil
 }
 
-func (s *memStore) close() error {
+func (s *memStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.order, s.byID, s.byKey, s.bytes, s.deadN = nil, nil, nil, 0, 0

@@ -1,4 +1,4 @@
-package offline
+package offline_test
 
 import (
 	"bytes"
@@ -6,6 +6,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/outboxtest"
 )
 
 // TestMemoryCloseReportsLostItems: closing an in-memory outbox with pending
@@ -13,21 +16,21 @@ import (
 // payloads; an outbox with nothing pending closes quietly.
 func TestMemoryCloseReportsLostItems(t *testing.T) {
 	var logs bytes.Buffer
-	ob := NewMemory(MemoryOptions{Logger: newTextLogger(&logs)})
-	mustEnqueue(t, ob, item("a", "k"), item("b", "k"), item("c", ""), item("d", ""))
-	r := recorder{fail: func(it Item) error {
+	ob := offline.NewMemory(offline.MemoryOptions{Logger: outboxtest.NewLogger(&logs)})
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", "k"), outboxtest.NewItem("b", "k"), outboxtest.NewItem("c", ""), outboxtest.NewItem("d", ""))
+	r := outboxtest.Recorder{Fail: func(it offline.Item) error {
 		if it.ID == "c" {
-			return Permanent(errors.New("recipient unknown"))
+			return offline.Permanent(errors.New("recipient unknown"))
 		}
 		return nil
 	}}
-	if _, err := ob.Drain(context.Background(), r.send); err != nil {
+	if _, err := ob.Drain(context.Background(), r.Send); err != nil {
 		t.Fatal(err)
 	}
-	mustEnqueue(t, ob, item("e", ""), item("f", ""), item("g", ""))
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("e", ""), outboxtest.NewItem("f", ""), outboxtest.NewItem("g", ""))
 
 	err := ob.Close()
-	if !errors.Is(err, ErrNotKept) {
+	if !errors.Is(err, offline.ErrNotKept) {
 		t.Fatalf("Close with 3 pending items = %v, want ErrNotKept", err)
 	}
 	const want = "offline: memory outbox closed with 3 pending items; they are lost (use a durable outbox)"
@@ -46,9 +49,9 @@ func TestMemoryCloseReportsLostItems(t *testing.T) {
 	}
 
 	logs.Reset()
-	empty := NewMemory(MemoryOptions{Logger: newTextLogger(&logs)})
-	mustEnqueue(t, empty, item("x", ""))
-	if _, err := empty.Drain(context.Background(), (&recorder{}).send); err != nil {
+	empty := offline.NewMemory(offline.MemoryOptions{Logger: outboxtest.NewLogger(&logs)})
+	outboxtest.MustEnqueue(t, empty, outboxtest.NewItem("x", ""))
+	if _, err := empty.Drain(context.Background(), (&outboxtest.Recorder{}).Send); err != nil {
 		t.Fatal(err)
 	}
 	if err := empty.Close(); err != nil {

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Default limits of an outbox. A zero field in MemoryOptions or Options means
-// the default; a negative one means no limit.
+// Default limits of an outbox. A zero limit in MemoryOptions (or in the
+// options of the durable outbox) means the default; a negative one means no
+// limit.
 const (
 	// DefaultMaxItemBytes caps one item: the sum of the lengths of its ID,
 	// Kind, Key and Payload.
@@ -20,9 +21,6 @@ const (
 	// DefaultEventBuffer is the buffer of a subscription when Subscribe is
 	// given zero.
 	DefaultEventBuffer = 256
-	// DefaultBusyTimeout is how long a SQLite statement waits for a lock held
-	// by another connection or process before failing.
-	DefaultBusyTimeout = 5 * time.Second
 )
 
 // MaxClaims is how many times an item may be claimed for sending without an
@@ -31,8 +29,8 @@ const (
 // letters. A transient failure is an outcome: it resets the count.
 const MaxClaims = 5
 
-// MemoryOptions configures an in-memory outbox. The zero value is ready to
-// use.
+// MemoryOptions configures an in-memory outbox, or one that NewStoreOutbox
+// builds on a Store. The zero value is ready to use.
 type MemoryOptions struct {
 	// MaxItemBytes caps the size of one item (ID, Kind, Key and Payload
 	// together). 0 means DefaultMaxItemBytes; negative means no limit.
@@ -49,35 +47,6 @@ type MemoryOptions struct {
 	// Logger receives debug records of the drain (ids and kinds, never
 	// payloads). nil means discard.
 	Logger *slog.Logger
-}
-
-// Options configures a durable outbox opened with Open. The zero value is
-// ready to use.
-type Options struct {
-	// MaxItemBytes caps the size of one item (ID, Kind, Key and Payload
-	// together). 0 means DefaultMaxItemBytes; negative means no limit.
-	MaxItemBytes int
-	// MaxItems caps the number of stored items, dead letters included.
-	// 0 means DefaultMaxItems; negative means no limit.
-	MaxItems int
-	// MaxBytes caps the total size of stored items, dead letters included.
-	// 0 means DefaultMaxBytes; negative means no limit.
-	MaxBytes int64
-	// Now is the clock (expiry, Created, dead-letter times). nil means
-	// time.Now.
-	Now func() time.Time
-	// Logger receives debug records of the drain (ids and kinds, never
-	// payloads) and a warning when a corrupt file is moved aside. nil means
-	// discard.
-	Logger *slog.Logger
-	// BusyTimeout is how long a statement waits for a lock held by another
-	// process. 0 means DefaultBusyTimeout.
-	BusyTimeout time.Duration
-	// MoveAsideCorrupt makes Open rename a corrupt or truncated database
-	// (with its -wal and -shm files) to path+".corrupt-<UTC timestamp>",
-	// keep it for support, and start with an empty outbox. When false, Open
-	// returns a *CorruptError instead.
-	MoveAsideCorrupt bool
 }
 
 // limits are the resolved limits; a value < 0 means none.

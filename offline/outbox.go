@@ -43,7 +43,7 @@ type SendFunc func(ctx context.Context, it Item) error
 // letters, Retry and Discard. Implementations are safe for concurrent use.
 type Outbox interface {
 	// Enqueue stores it. It returns only once the item is stored as durably
-	// as the implementation can (after the commit, for the SQLite outbox). An
+	// as the implementation can (after the commit, for the durable outbox). An
 	// item over a limit fails with ErrTooLarge or ErrFull; nothing is dropped
 	// silently.
 	Enqueue(ctx context.Context, it Item) error
@@ -84,9 +84,6 @@ var (
 	ErrFull = errors.New("offline: outbox full")
 	// ErrClosed reports use of a closed outbox.
 	ErrClosed = errors.New("offline: outbox closed")
-	// ErrLocked reports that another process holds the sender lock of the
-	// outbox file; this one may read but not drain.
-	ErrLocked = errors.New("offline: outbox locked by another process")
 	// ErrNotFound reports an unknown item id.
 	ErrNotFound = errors.New("offline: no such item")
 )

@@ -24,6 +24,7 @@ import (
 
 	"github.com/regfleet/regfleet/client"
 	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/sqlite"
 )
 
 func main() {
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var outbox offline.Outbox
 	if *box != "" {
-		ob, err := offline.Open(*box, offline.Options{})
+		ob, err := sqlite.Open(*box, sqlite.Options{})
 		if err != nil {
 			return err
 		}

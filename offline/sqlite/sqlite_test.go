@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"bytes"
@@ -12,9 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/outboxtest"
 )
 
-func openT(t *testing.T, path string, opts Options) *SQLite {
+func openT(t *testing.T, path string, opts Options) *Outbox {
 	t.Helper()
 	ob, err := Open(path, opts)
 	if err != nil {
@@ -26,19 +29,19 @@ func openT(t *testing.T, path string, opts Options) *SQLite {
 
 func TestSQLitePersistsAcrossReopen(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
+	clk := outboxtest.NewClock()
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	ob := openT(t, path, Options{Now: clk.Now})
 	exp := clk.Now().Add(time.Hour)
-	mustEnqueue(t, ob, Item{ID: "a", Kind: "sendcomment", Key: "k", Payload: []byte{0, 1, 2, 255}, Expires: exp},
-		item("b", "k"), item("c", ""), Item{ID: "d", Payload: nil})
-	r := recorder{fail: func(it Item) error {
+	outboxtest.MustEnqueue(t, ob, offline.Item{ID: "a", Kind: "sendcomment", Key: "k", Payload: []byte{0, 1, 2, 255}, Expires: exp},
+		outboxtest.NewItem("b", "k"), outboxtest.NewItem("c", ""), offline.Item{ID: "d", Payload: nil})
+	r := outboxtest.Recorder{Fail: func(it offline.Item) error {
 		if it.ID == "a" {
-			return Permanent(errors.New("exception -30300: recipient unknown"))
+			return offline.Permanent(errors.New("exception -30300: recipient unknown"))
 		}
 		return errors.New("down")
 	}}
-	if _, err := ob.Drain(ctx, r.send); err == nil || err.Error() != "down" {
+	if _, err := ob.Drain(ctx, r.Send); err == nil || err.Error() != "down" {
 		t.Fatalf("Drain: %v", err)
 	}
 	if err := ob.Close(); err != nil {
@@ -49,13 +52,13 @@ func TestSQLitePersistsAcrossReopen(t *testing.T) {
 	}
 
 	ob2 := openT(t, path, Options{Now: clk.Now})
-	wantIDs(t, "Pending", pendingIDs(t, ob2), "b", "c", "d")
-	wantLen(t, ob2, 3)
+	outboxtest.WantIDs(t, "Pending", outboxtest.PendingIDs(t, ob2), "b", "c", "d")
+	outboxtest.WantLen(t, ob2, 3)
 	d, err := ob2.Dead(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DeadLetter{Item: Item{ID: "a", Kind: "sendcomment", Key: "k", Payload: []byte{0, 1, 2, 255}, Created: clk.Now(), Expires: exp, Attempts: 1},
+	want := offline.DeadLetter{Item: offline.Item{ID: "a", Kind: "sendcomment", Key: "k", Payload: []byte{0, 1, 2, 255}, Created: clk.Now(), Expires: exp, Attempts: 1},
 		Reason: "exception -30300: recipient unknown", Died: clk.Now()}
 	if len(d) != 1 || !sameDead(d[0], want) {
 		t.Fatalf("Dead = %+v, want %+v", d, want)
@@ -69,7 +72,7 @@ func TestSQLitePersistsAcrossReopen(t *testing.T) {
 	}
 }
 
-func sameDead(a, b DeadLetter) bool {
+func sameDead(a, b offline.DeadLetter) bool {
 	return a.ID == b.ID && a.Kind == b.Kind && a.Key == b.Key && bytes.Equal(a.Payload, b.Payload) &&
 		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires) && a.Attempts == b.Attempts &&
 		a.Reason == b.Reason && a.Died.Equal(b.Died)
@@ -82,13 +85,13 @@ func TestSQLiteAbandonedClaimsAcrossReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	ob := openT(t, path, Options{})
-	mustEnqueue(t, ob, item("poison", "k"), item("after", "k"))
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("poison", "k"), outboxtest.NewItem("after", "k"))
 	_ = ob.Close()
-	for i := range MaxClaims {
+	for i := range offline.MaxClaims {
 		ob := openT(t, path, Options{})
 		func() {
 			defer func() { _ = recover() }()
-			_, _ = ob.Drain(ctx, func(context.Context, Item) error { panic("crash") })
+			_, _ = ob.Drain(ctx, func(context.Context, offline.Item) error { panic("crash") })
 		}()
 		// No outcome was recorded; closing stands in for the dead process.
 		if err := ob.Close(); err != nil {
@@ -96,13 +99,13 @@ func TestSQLiteAbandonedClaimsAcrossReopen(t *testing.T) {
 		}
 	}
 	ob = openT(t, path, Options{})
-	r := recorder{}
-	res, err := ob.Drain(ctx, r.send)
-	if err != nil || res != (DrainResult{Sent: 1, Dead: 1}) {
+	r := outboxtest.Recorder{}
+	res, err := ob.Drain(ctx, r.Send)
+	if err != nil || res != (offline.DrainResult{Sent: 1, Dead: 1}) {
 		t.Fatalf("Drain = %+v, %v", res, err)
 	}
-	wantIDs(t, "Dead", deadIDs(t, ob), "poison")
-	wantIDs(t, "sent", r.ids(), "after") // a dead letter does not hold back its key
+	outboxtest.WantIDs(t, "Dead", outboxtest.DeadIDs(t, ob), "poison")
+	outboxtest.WantIDs(t, "sent", r.IDs(), "after") // a dead letter does not hold back its key
 }
 
 func TestSQLiteSenderLock(t *testing.T) {
@@ -110,27 +113,27 @@ func TestSQLiteSenderLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	first := openT(t, path, Options{})
 	second := openT(t, path, Options{})
-	mustEnqueue(t, first, item("a", ""))
-	mustEnqueue(t, second, item("b", "")) // any opener may enqueue
+	outboxtest.MustEnqueue(t, first, outboxtest.NewItem("a", ""))
+	outboxtest.MustEnqueue(t, second, outboxtest.NewItem("b", "")) // any opener may enqueue
 
-	r := recorder{}
-	if res, err := first.Drain(ctx, r.send); err != nil || res.Sent != 2 {
+	r := outboxtest.Recorder{}
+	if res, err := first.Drain(ctx, r.Send); err != nil || res.Sent != 2 {
 		t.Fatalf("first Drain = %+v, %v", res, err)
 	}
-	mustEnqueue(t, second, item("c", ""))
-	if _, err := second.Drain(ctx, r.send); !errors.Is(err, ErrLocked) {
+	outboxtest.MustEnqueue(t, second, outboxtest.NewItem("c", ""))
+	if _, err := second.Drain(ctx, r.Send); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Drain: %v, want ErrLocked", err)
 	}
 	// The second may still read.
-	wantIDs(t, "Pending via second", pendingIDs(t, second), "c")
-	wantLen(t, second, 1)
+	outboxtest.WantIDs(t, "Pending via second", outboxtest.PendingIDs(t, second), "c")
+	outboxtest.WantLen(t, second, 1)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := second.Drain(ctx, r.send); err != nil || res.Sent != 1 {
+	if res, err := second.Drain(ctx, r.Send); err != nil || res.Sent != 1 {
 		t.Fatalf("second Drain after first closed = %+v, %v", res, err)
 	}
-	wantIDs(t, "sent", r.ids(), "a", "b", "c")
+	outboxtest.WantIDs(t, "sent", r.IDs(), "a", "b", "c")
 }
 
 func TestOpenSchemaChecks(t *testing.T) {
@@ -185,7 +188,7 @@ func TestOpenSchemaChecks(t *testing.T) {
 	t.Run("TotalsDisagree", func(t *testing.T) {
 		path := filepath.Join(dir, "totals.db")
 		ob := openT(t, path, Options{})
-		mustEnqueue(t, ob, item("a", ""))
+		outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
 		_ = ob.Close()
 		db, _ := sql.Open("sqlite", path)
 		if _, err := db.Exec("UPDATE stats SET items = 5"); err != nil {
@@ -209,18 +212,18 @@ func TestOpenSchemaChecks(t *testing.T) {
 	t.Run("OddName", func(t *testing.T) {
 		path := filepath.Join(dir, "a?b#c%20d.db")
 		ob := openT(t, path, Options{})
-		mustEnqueue(t, ob, item("a", ""))
+		outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
 		_ = ob.Close()
 		if _, err := os.Stat(path); err != nil {
 			t.Fatalf("the file is not where it was asked: %v", err)
 		}
 		ob = openT(t, path, Options{})
-		wantLen(t, ob, 1)
+		outboxtest.WantLen(t, ob, 1)
 	})
 }
 
 // goodDB writes an outbox with n committed items and returns its bytes.
-func goodDB(t testing.TB, dir string, n int) (path string, items []Item) {
+func goodDB(t testing.TB, dir string, n int) (path string, items []offline.Item) {
 	t.Helper()
 	path = filepath.Join(dir, "good.db")
 	ob, err := Open(path, Options{})
@@ -230,7 +233,7 @@ func goodDB(t testing.TB, dir string, n int) (path string, items []Item) {
 	for i := range n {
 		// Sizes from a few bytes to several pages, so some items use
 		// overflow pages.
-		it := Item{ID: fmt.Sprintf("item-%03d", i), Kind: "sendinvitation", Key: fmt.Sprintf("k%d", i%3),
+		it := offline.Item{ID: fmt.Sprintf("item-%03d", i), Kind: "sendinvitation", Key: fmt.Sprintf("k%d", i%3),
 			Payload: bytes.Repeat([]byte{byte('a' + i%26)}, 10+(i*733)%9000)}
 		if err := ob.Enqueue(context.Background(), it); err != nil {
 			t.Fatal(err)
@@ -283,16 +286,7 @@ func TestOpenCorruptFiles(t *testing.T) {
 			}
 
 			// Moving aside keeps the bad bytes and starts empty.
-			clk := newClock()
-			var logs bytes.Buffer
-			ob, err := Open(path, Options{MoveAsideCorrupt: true, Now: clk.Now, Logger: newTextLogger(&logs)})
-			if err != nil {
-				t.Fatalf("Open with MoveAsideCorrupt: %v", err)
-			}
-			defer ob.Close()
-			wantLen(t, ob, 0)
-			mustEnqueue(t, ob, item("fresh", ""))
-			moved := path + ".corrupt-" + clk.Now().UTC().Format("20060102T150405.000000000Z")
+			moved, logs := openMovedAside(t, path, "corrupt", Options{MoveAsideCorrupt: true})
 			kept, err := os.ReadFile(moved)
 			if err != nil {
 				t.Fatalf("moved file: %v", err)
@@ -305,6 +299,25 @@ func TestOpenCorruptFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openMovedAside opens path with opts, a test clock and a logger, expects
+// Open to have moved the file aside under tag and started an empty outbox
+// that works, closes it, and returns the name the file was moved to and the
+// log.
+func openMovedAside(t *testing.T, path, tag string, opts Options) (moved string, logs *bytes.Buffer) {
+	t.Helper()
+	clk := outboxtest.NewClock()
+	logs = new(bytes.Buffer)
+	opts.Now, opts.Logger = clk.Now, outboxtest.NewLogger(logs)
+	ob, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open of a file to move aside (%s): %v", tag, err)
+	}
+	defer ob.Close()
+	outboxtest.WantLen(t, ob, 0)
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("fresh", ""))
+	return asideName(path, tag, clk.Now()), logs
 }
 
 // TestMoveAsideRefusedWhileLocked: a corrupt file is never moved away from
@@ -336,7 +349,7 @@ func TestDamagedPayloadIsNotSent(t *testing.T) {
 	path := filepath.Join(dir, "outbox.db")
 	ob := openT(t, path, Options{})
 	marker := []byte("PAYLOAD-TO-DAMAGE-0123456789")
-	mustEnqueue(t, ob, Item{ID: "victim", Key: "k", Payload: marker}, item("later", "k"), item("other", ""))
+	outboxtest.MustEnqueue(t, ob, offline.Item{ID: "victim", Key: "k", Payload: marker}, outboxtest.NewItem("later", "k"), outboxtest.NewItem("other", ""))
 	_ = ob.Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -351,14 +364,14 @@ func TestDamagedPayloadIsNotSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ob = openT(t, path, Options{})
-	r := recorder{}
-	res, err := ob.Drain(ctx, r.send)
-	if err != nil || res != (DrainResult{Sent: 2, Dead: 1}) {
+	r := outboxtest.Recorder{}
+	res, err := ob.Drain(ctx, r.Send)
+	if err != nil || res != (offline.DrainResult{Sent: 2, Dead: 1}) {
 		t.Fatalf("Drain = %+v, %v", res, err)
 	}
-	wantIDs(t, "sent", r.ids(), "later", "other")
+	outboxtest.WantIDs(t, "sent", r.IDs(), "later", "other")
 	d, _ := ob.Dead(ctx)
-	if len(d) != 1 || d[0].ID != "victim" || d[0].Reason != ReasonDamaged {
+	if len(d) != 1 || d[0].ID != "victim" || d[0].Reason != offline.ReasonDamaged {
 		t.Fatalf("Dead = %+v", d)
 	}
 }
@@ -378,4 +391,100 @@ func TestTimeEncoding(t *testing.T) {
 			t.Errorf("round trip of %v = %v, want %v", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestOpenBesideWriteLock: opening a current file takes no write lock, so
+// Open does not wait (and time out) behind a transaction that holds it.
+// Issue 10, item 19.
+func TestOpenBesideWriteLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob := openT(t, path, Options{})
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
+	_ = ob.Close()
+
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+
+	ob, err = Open(path, Options{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open beside a held write lock: %v", err)
+	}
+	defer ob.Close()
+	outboxtest.WantLen(t, ob, 1)
+}
+
+// TestOpenTidiesCrashLeftovers: Issue 10, item 19. A kill during creation
+// leaves path.init-* files, which a later Open removes once no creation in
+// progress can own them (a minute old); a -wal left without its database
+// no longer makes every Open fail: it is moved aside and a fresh outbox is
+// created.
+func TestOpenTidiesCrashLeftovers(t *testing.T) {
+	t.Run("StaleInitFiles", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "outbox.db")
+		old := time.Now().Add(-time.Hour)
+		write := func(name string, mod time.Time) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, mod, mod); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		stale := []string{write("outbox.db.init-123", old), write("outbox.db.init-123-wal", old), write("outbox.db.init-123-journal", old)}
+		fresh := write("outbox.db.init-456", time.Now()) // a creation in progress
+		other := write("other.db.init-789", old)         // another outbox's
+		var logs bytes.Buffer
+		ob := openT(t, path, Options{Logger: outboxtest.NewLogger(&logs)})
+		outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
+		for _, p := range stale {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("stale %s still there (%v)", filepath.Base(p), err)
+			}
+			if !strings.Contains(logs.String(), p) {
+				t.Errorf("log does not name the removed %s:\n%s", p, logs.String())
+			}
+		}
+		for _, p := range []string{fresh, other} {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s removed: %v", filepath.Base(p), err)
+			}
+		}
+	})
+	t.Run("OrphanWAL", func(t *testing.T) {
+		_, wal, _ := walSnapshot(t, 5)
+		dir := t.TempDir()
+		path := filepath.Join(dir, "outbox.db")
+		if err := os.WriteFile(path+"-wal", wal, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+"-shm", make([]byte, 32768), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		moved, logs := openMovedAside(t, path, "orphan", Options{})
+		kept, err := os.ReadFile(moved + "-wal")
+		if err != nil || !bytes.Equal(kept, wal) {
+			t.Fatalf("orphan -wal not kept at %s-wal: %v", moved, err)
+		}
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), moved) {
+			t.Fatalf("no warning naming %s:\n%s", moved, logs.String())
+		}
+		ob := openT(t, path, Options{}) // and the next Open too
+		outboxtest.WantLen(t, ob, 1)
+	})
 }

@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/regfleet/regfleet/internal/wire"
+	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/outboxtest"
 	"github.com/regfleet/regfleet/regsim"
 )
 
@@ -24,7 +26,7 @@ func TestSenderLockBetweenProcesses(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	ob := openT(t, path, Options{})
-	mustEnqueue(t, ob, item("a", ""))
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("a", ""))
 	ob.Close()
 
 	c, err := startChild("lockhold", childPathEnv+"="+path)
@@ -36,20 +38,81 @@ func TestSenderLockBetweenProcesses(t *testing.T) {
 		t.Fatalf("child ended before taking the lock: %v", err)
 	}
 	ob = openT(t, path, Options{})
-	if _, err := ob.Drain(ctx, (&recorder{}).send); !errors.Is(err, ErrLocked) {
+	if _, err := ob.Drain(ctx, (&outboxtest.Recorder{}).Send); !errors.Is(err, ErrLocked) {
 		t.Fatalf("Drain while another process holds the lock: %v", err)
 	}
-	wantLen(t, ob, 0) // the child's drain delivered "a"
-	mustEnqueue(t, ob, item("b", ""))
-	wantIDs(t, "Pending", pendingIDs(t, ob), "b")
+	outboxtest.WantLen(t, ob, 0) // the child's drain delivered "a"
+	outboxtest.MustEnqueue(t, ob, outboxtest.NewItem("b", ""))
+	outboxtest.WantIDs(t, "Pending", outboxtest.PendingIDs(t, ob), "b")
 
 	if _, err := c.stop(true); err == nil {
 		t.Fatal("killed child exited cleanly")
 	}
-	r := recorder{}
-	if res, err := ob.Drain(ctx, r.send); err != nil || res.Sent != 1 {
+	r := outboxtest.Recorder{}
+	if res, err := ob.Drain(ctx, r.Send); err != nil || res.Sent != 1 {
 		t.Fatalf("Drain after the child died = %+v, %v", res, err)
 	}
+}
+
+// TestOpenBesideBusyWriter: a healthy file is never reported corrupt (nor
+// does Open fail) while another process enqueues into it. Issue 10, item
+// 18: the consistency check read the rows and the totals from two
+// snapshots, and 298 of 300 Opens beside one busy writer failed.
+func TestOpenBesideBusyWriter(t *testing.T) {
+	const (
+		items    = 100_000 // the writer's enqueues, at most (it is stopped sooner)
+		maxOpens = 150     // this process's Opens, at most
+	)
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob := openT(t, path, Options{})
+	ob.Close()
+	c, err := startChild("writer", childPathEnv+"="+path, childStartEnv+"=0", childEndEnv+"="+strconv.Itoa(items))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.stop(true)
+	if !c.waitFor("ready") {
+		_, err := c.stop(true)
+		t.Fatalf("writer ended before it was ready: %v", err)
+	}
+	writing := make(chan struct{})
+	go func() {
+		defer close(writing)
+		c.waitFor("done")
+	}()
+	opens, failed := 0, 0
+	for opens < maxOpens {
+		select {
+		case <-writing:
+		default:
+			opens++
+			// Every other Open may move a corrupt file aside: a false
+			// report would move the live queue away.
+			ob, err := Open(path, Options{MoveAsideCorrupt: opens%2 == 0})
+			if err != nil {
+				failed++
+				if failed <= 3 {
+					t.Errorf("Open %d beside the writer: %v", opens, err)
+				}
+				continue
+			}
+			if err := ob.Close(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		break
+	}
+	if opens < 10 {
+		t.Fatalf("the writer finished after %d Opens: the test proves nothing", opens)
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d Opens beside a busy writer failed", failed, opens)
+	}
+	if moved, _ := filepath.Glob(path + ".corrupt-*"); len(moved) > 0 {
+		t.Fatalf("the live outbox was moved aside: %v", moved)
+	}
+	t.Logf("%d Opens beside the writer, none failed", opens)
 }
 
 // TestCrash SIGKILLs a child process that enqueues and drains against
@@ -135,7 +198,7 @@ func TestCrash(t *testing.T) {
 	ctx := context.Background()
 	ob := openT(t, path, Options{})
 	for i := acked + 1; i < total; i++ {
-		if err := ob.Enqueue(ctx, crashItem(i)); err != nil && !errors.Is(err, ErrDuplicate) {
+		if err := ob.Enqueue(ctx, crashItem(i)); err != nil && !errors.Is(err, offline.ErrDuplicate) {
 			t.Fatal(err)
 		}
 	}
@@ -156,7 +219,7 @@ func TestCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, d := range dead {
-			if !strings.HasPrefix(d.Reason, "abandoned") || d.Attempts < MaxClaims {
+			if !strings.HasPrefix(d.Reason, "abandoned") || d.Attempts < offline.MaxClaims {
 				t.Fatalf("unexpected dead letter %s (%d attempts): %s", d.ID, d.Attempts, d.Reason)
 			}
 			abandoned[d.ID] = true
@@ -168,9 +231,9 @@ func TestCrash(t *testing.T) {
 			break
 		}
 	}
-	wantLen(t, ob, 0)
-	wantIDs(t, "Dead", deadIDs(t, ob))
-	t.Logf("%d items set aside after %d claims without outcome, then retried", len(abandoned), MaxClaims)
+	outboxtest.WantLen(t, ob, 0)
+	outboxtest.WantIDs(t, "Dead", outboxtest.DeadIDs(t, ob))
+	t.Logf("%d items set aside after %d claims without outcome, then retried", len(abandoned), offline.MaxClaims)
 
 	// Every item stored exactly once ...
 	for i := range total {

@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/outboxtest"
 )
 
 // tornOffsets returns the interesting cut points of a file of size n plus
@@ -27,7 +30,7 @@ func tornOffsets(rng *rand.Rand, n int64, count int, fixed ...int64) []int64 {
 // checkRecovered opens path and requires either a clear corruption report
 // or the items of a prefix of want, each intact. It returns how many items
 // came back (-1 for a corruption report).
-func checkRecovered(t *testing.T, path string, want []Item) int {
+func checkRecovered(t *testing.T, path string, want []offline.Item) int {
 	t.Helper()
 	ob, err := Open(path, Options{})
 	if err != nil {
@@ -51,8 +54,8 @@ func checkRecovered(t *testing.T, path string, want []Item) int {
 		}
 	}
 	// The recovered outbox works.
-	r := recorder{}
-	res, err := ob.Drain(context.Background(), r.send)
+	r := outboxtest.Recorder{}
+	res, err := ob.Drain(context.Background(), r.Send)
 	if err != nil || res.Sent != len(got) || res.Dead != 0 {
 		t.Fatalf("Drain after recovery = %+v, %v; want %d sent", res, err, len(got))
 	}
@@ -86,14 +89,14 @@ func TestTornDatabaseFile(t *testing.T) {
 
 // walSnapshot writes n items, one per commit, and copies the database and
 // its WAL while the outbox is open, as a crash would leave them.
-func walSnapshot(t *testing.T, n int) (db, wal []byte, items []Item) {
+func walSnapshot(t *testing.T, n int) (db, wal []byte, items []offline.Item) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	ob := openT(t, path, Options{})
 	for i := range n {
-		it := Item{ID: "w" + string(rune('A'+i%26)) + string(rune('a'+i/26)), Kind: "sendcomment", Key: "k",
+		it := offline.Item{ID: "w" + string(rune('A'+i%26)) + string(rune('a'+i/26)), Kind: "sendcomment", Key: "k",
 			Payload: bytes.Repeat([]byte{byte(i)}, 50+(i*977)%5000)}
-		mustEnqueue(t, ob, it)
+		outboxtest.MustEnqueue(t, ob, it)
 		items = append(items, it)
 	}
 	var err error

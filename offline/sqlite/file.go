@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/regfleet/regfleet/offline"
+	"github.com/regfleet/regfleet/offline/outboxtest"
 )
 
 // FuzzOpen writes arbitrary bytes as the database file (and, when wal is
@@ -48,10 +51,10 @@ func FuzzOpen(f *testing.F) {
 		if _, err := ob.Dead(ctx); err != nil {
 			t.Fatalf("Dead: %v", err)
 		}
-		if _, err := ob.Drain(ctx, func(context.Context, Item) error { return nil }); err != nil {
+		if _, err := ob.Drain(ctx, func(context.Context, offline.Item) error { return nil }); err != nil {
 			t.Fatalf("Drain: %v", err)
 		}
-		if err := ob.Enqueue(ctx, item("fuzz-new", "k")); err != nil && !errors.Is(err, ErrFull) && !errors.Is(err, ErrDuplicate) {
+		if err := ob.Enqueue(ctx, outboxtest.NewItem("fuzz-new", "k")); err != nil && !errors.Is(err, offline.ErrFull) && !errors.Is(err, offline.ErrDuplicate) {
 			t.Fatalf("Enqueue: %v", err)
 		}
 	})

@@ -1,16 +1,10 @@
-package offline
+package sqlite
 
 import (
 	"encoding/base64"
-	"io"
-	"log/slog"
 	"os"
 	"testing"
 )
-
-func newTextLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 func getenv(k string) string { return os.Getenv(k) }
 

@@ -1,6 +1,6 @@
 //go:build race
 
-package offline
+package sqlite
 
 // raceEnabled reports a -race build, whose SQLite (transpiled C) runs
 // several times slower; the crash test widens its kill window to match.

@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regfleet/regfleet/offline"
 	"github.com/regfleet/regfleet/regsim"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkEnqueueDurable(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if err := ob.Enqueue(ctx, Item{ID: fmt.Sprintf("id-%d", i), Kind: "sendinvitation", Key: "space", Payload: payload}); err != nil {
+		if err := ob.Enqueue(ctx, offline.Item{ID: fmt.Sprintf("id-%d", i), Kind: "sendinvitation", Key: "space", Payload: payload}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,9 +39,9 @@ func BenchmarkDrain(b *testing.B) {
 	for _, impl := range []string{"memory", "sqlite"} {
 		b.Run(impl, func(b *testing.B) {
 			ctx := context.Background()
-			var ob Manager
+			var ob offline.Manager
 			if impl == "memory" {
-				ob = NewMemory(MemoryOptions{MaxItems: -1, MaxBytes: -1})
+				ob = offline.NewMemory(offline.MemoryOptions{MaxItems: -1, MaxBytes: -1})
 			} else {
 				s, err := Open(filepath.Join(b.TempDir(), "outbox.db"), Options{MaxItems: -1, MaxBytes: -1})
 				if err != nil {
@@ -50,7 +51,7 @@ func BenchmarkDrain(b *testing.B) {
 			}
 			defer ob.Close()
 			payload := make([]byte, 200)
-			nop := func(context.Context, Item) error { return nil }
+			nop := func(context.Context, offline.Item) error { return nil }
 			const batch = 100
 			n := 0
 			b.ReportAllocs()
@@ -58,7 +59,7 @@ func BenchmarkDrain(b *testing.B) {
 				b.StopTimer()
 				for i := 0; i < batch; i++ {
 					n++
-					if err := ob.Enqueue(ctx, Item{ID: fmt.Sprintf("id-%d", n), Key: fmt.Sprintf("k%d", n%10), Payload: payload}); err != nil {
+					if err := ob.Enqueue(ctx, offline.Item{ID: fmt.Sprintf("id-%d", n), Key: fmt.Sprintf("k%d", n%10), Payload: payload}); err != nil {
 						b.Fatal(err)
 					}
 				}

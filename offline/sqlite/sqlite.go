@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"math"
 	"net/url"
 	"os"
@@ -17,25 +18,28 @@ import (
 	"sync"
 	"time"
 
-	sqlite "modernc.org/sqlite"
+	"github.com/regfleet/regfleet/offline"
+	msqlite "modernc.org/sqlite"
 )
 
-// SQLite is the durable outbox: one SQLite database file (through
+// Outbox is the durable outbox: one SQLite database file (through
 // modernc.org/sqlite, pure Go) in WAL mode with synchronous=FULL (and
 // fullfsync on macOS), so an item that Enqueue accepted survives a crash, a
-// kill or a power loss.
+// kill or a power loss. Enqueue returns once the item's transaction is
+// committed (fsynced). Times are stored with nanosecond precision and
+// clamped to the years 1678 to 2262.
 //
 // Any number of processes may open the same file to enqueue and to read;
 // only one at a time may Drain it. The first Drain takes an OS file lock on
 // path+".lock" and keeps it until Close; a Drain in another process (or
-// through another SQLite value in this process) then fails with ErrLocked.
-// The lock uses flock(2) on Linux, macOS and the BSDs; on other systems
-// (Windows among them) it is not enforced and the application must run one
-// sender per file itself.
+// through another Outbox value in this process) then fails with an error
+// wrapping ErrLocked and sends nothing. The lock uses flock(2) on Linux,
+// macOS and the BSDs and LockFileEx on Windows; on other systems it is not
+// enforced and the application must run one sender per file itself.
 //
 // Before each send the drain commits the item's claim counter; an item that
-// was being sent each of MaxClaims times the process died becomes a dead
-// letter.
+// was being sent each of offline.MaxClaims times the process died becomes a
+// dead letter.
 //
 // Durability: the commits of Enqueue, Retry and Discard are fsynced before
 // they return. The drain's own commits (claims and outcomes) survive a crash
@@ -45,20 +49,28 @@ import (
 // This doubles the drain rate.
 //
 // Every item carries a CRC-32C of its fields; an item whose stored bytes no
-// longer match is never sent but becomes a dead letter (ReasonDamaged).
-// Open runs PRAGMA integrity_check and compares the schema with its own, so
-// a damaged file is reported at Open rather than on first use; damage found
-// later surfaces as a *CorruptError from the failing call.
+// longer match is never sent but becomes a dead letter
+// (offline.ReasonDamaged). Open runs PRAGMA integrity_check and compares the
+// schema with its own, so a damaged file is reported at Open rather than on
+// first use; damage found later surfaces as a *CorruptError from the failing
+// call.
+//
+// Subscribe reports the events of this Outbox value, not those made by
+// other processes on the same file. Close stops a running Drain (its send
+// sees a cancelled context and the item stays pending), closes the
+// database, releases the sender lock and closes every subscription; the
+// items stay stored.
 //
 // Create it with Open. It is safe for concurrent use; one Drain runs at a
-// time (a second one waits).
-type SQLite struct {
-	c    *core
+// time (a second one waits). Its methods are those of the
+// *offline.StoreOutbox it embeds, which runs the offline package's one
+// drain algorithm on the file.
+type Outbox struct {
+	*offline.StoreOutbox
 	path string
-	lock *senderLock
 }
 
-var _ Manager = (*SQLite)(nil)
+var _ offline.Manager = (*Outbox)(nil)
 
 // SchemaVersion is the schema version (PRAGMA user_version) this package
 // writes. Open migrates older files and refuses newer ones.
@@ -115,7 +127,13 @@ var migrations = [...]string{
 // companions are renamed to path+".corrupt-<timestamp>" and Open starts
 // with an empty outbox. A file written by a newer schema version is an
 // error, never moved aside.
-func Open(path string, opts Options) (*SQLite, error) {
+//
+// Open also tidies what a crash leaves: a -wal or -shm file whose database
+// does not exist is moved aside to path+".orphan-<timestamp>" (with a
+// warning on opts.Logger) and a fresh outbox is created, and temporary
+// files of an interrupted creation of this path (path+".init-*") older than
+// a minute are removed.
+func Open(path string, opts Options) (*Outbox, error) {
 	if path == "" {
 		return nil, errors.New("offline: Open: empty path")
 	}
@@ -125,7 +143,7 @@ func Open(path string, opts Options) (*SQLite, error) {
 	}
 	log := opts.Logger
 	if log == nil {
-		log = discardLogger()
+		log = slog.New(slog.DiscardHandler)
 	}
 	now := opts.Now
 	if now == nil {
@@ -137,6 +155,21 @@ func Open(path string, opts Options) (*SQLite, error) {
 	}
 	lock := &senderLock{path: abs + ".lock"}
 
+	removeStaleInit(abs, now(), log)
+	if orphaned(abs) {
+		// A -wal (or -shm) without its database would be replayed into the
+		// new one and make it corrupt. Like a corrupt file, it is kept for
+		// support and never moved from under a process that drains.
+		if err := lock.acquire(); err != nil {
+			return nil, fmt.Errorf("offline: open outbox %s: a -wal or -shm file without the database: %w", abs, err)
+		}
+		moved, err := moveAside(abs, "orphan", now())
+		if err != nil {
+			_ = lock.release()
+			return nil, err
+		}
+		log.Warn("offline: -wal or -shm file without its database moved aside; starting empty", "path", abs, "moved_to", moved)
+	}
 	st, err := openSQLStore(abs, busy)
 	var ce *CorruptError
 	if errors.As(err, &ce) && opts.MoveAsideCorrupt {
@@ -144,7 +177,7 @@ func Open(path string, opts Options) (*SQLite, error) {
 		if lerr := lock.acquire(); lerr != nil {
 			return nil, errors.Join(err, lerr)
 		}
-		moved, merr := moveAside(abs, now())
+		moved, merr := moveAside(abs, "corrupt", now())
 		if merr != nil {
 			_ = lock.release()
 			return nil, errors.Join(err, merr)
@@ -156,57 +189,17 @@ func Open(path string, opts Options) (*SQLite, error) {
 		_ = lock.release()
 		return nil, err
 	}
-	lim := resolveLimits(opts.MaxItemBytes, opts.MaxItems, opts.MaxBytes)
-	s := &SQLite{c: newCore(st, lim, now, log), path: abs, lock: lock}
-	s.c.beforeDrain = lock.acquire
-	s.c.afterClose = lock.release
-	return s, nil
+	st.lock = lock
+	ob := offline.NewStoreOutbox(st, offline.MemoryOptions{
+		MaxItemBytes: opts.MaxItemBytes, MaxItems: opts.MaxItems, MaxBytes: opts.MaxBytes, Now: now, Logger: log,
+	})
+	return &Outbox{StoreOutbox: ob, path: abs}, nil
 }
 
 // Path returns the absolute path of the database file.
-func (s *SQLite) Path() string { return s.path }
+func (s *Outbox) Path() string { return s.path }
 
-// Enqueue stores a copy of it and returns once the transaction is committed
-// (fsynced). See Outbox.Enqueue. An empty it.Created is set to the outbox
-// clock's now; it.Attempts is ignored. Times are stored with nanosecond
-// precision and clamped to the years 1678 to 2262.
-func (s *SQLite) Enqueue(ctx context.Context, it Item) error { return s.c.enqueue(ctx, it) }
-
-// Drain delivers the ready items through send. See Outbox.Drain. The first
-// Drain takes the sender lock of the file; if another process holds it,
-// Drain returns an error wrapping ErrLocked and sends nothing.
-func (s *SQLite) Drain(ctx context.Context, send SendFunc) (DrainResult, error) {
-	return s.c.drain(ctx, send)
-}
-
-// Len reports how many items are pending (dead letters excluded).
-func (s *SQLite) Len(ctx context.Context) (int, error) { return s.c.length(ctx) }
-
-// Pending lists the pending items in enqueue order.
-func (s *SQLite) Pending(ctx context.Context) ([]Item, error) { return s.c.pending(ctx) }
-
-// Dead lists the dead letters in enqueue order.
-func (s *SQLite) Dead(ctx context.Context) ([]DeadLetter, error) { return s.c.deadLetters(ctx) }
-
-// Retry moves the dead letter id back to pending, in its original place in
-// the order. It returns ErrNotFound if id is not a dead letter.
-func (s *SQLite) Retry(ctx context.Context, id string) error { return s.c.retry(ctx, id) }
-
-// Discard removes the item id, pending or dead. It returns ErrNotFound if no
-// such item is stored.
-func (s *SQLite) Discard(ctx context.Context, id string) error { return s.c.discard(ctx, id) }
-
-// Subscribe returns a subscription to the events of this SQLite value (not
-// those made by other processes on the same file) with a buffer of the given
-// size (0 means DefaultEventBuffer). See Subscription.
-func (s *SQLite) Subscribe(buffer int) *Subscription { return s.c.subscribe(buffer) }
-
-// Close stops a running Drain (its send sees a cancelled context and the
-// item stays pending), closes the database, releases the sender lock and
-// closes every subscription. The items stay stored. It is idempotent.
-func (s *SQLite) Close() error { return s.c.close() }
-
-// sqlStore implements store in a SQLite database.
+// sqlStore implements offline.Store in a SQLite database.
 //
 // Two connection pools share the file. db (synchronous=FULL) serves Enqueue,
 // Retry, Discard and the reads: a commit there is fsynced before it returns.
@@ -221,6 +214,7 @@ type sqlStore struct {
 	db    *sql.DB
 	drain *sql.DB
 	path  string
+	lock  *senderLock // nil for the private databases of create and checkSchema
 }
 
 func dsn(path string, busy time.Duration, synchronous string) string {
@@ -243,7 +237,7 @@ func dsn(path string, busy time.Duration, synchronous string) string {
 
 // sqliteCode returns the primary result code of a SQLite error, or 0.
 func sqliteCode(err error) int {
-	var se *sqlite.Error
+	var se *msqlite.Error
 	if errors.As(err, &se) {
 		return se.Code() & 0xff
 	}
@@ -314,7 +308,8 @@ const MaxOpenFiles = 2*(poolConns+1) + 2
 // create makes a new database at path atomically: the schema is written to
 // a temporary file that is linked into place only when complete, so a file
 // at path is never an empty or half-initialised database (which lets Open
-// report an empty or short file as truncated).
+// report an empty or short file as truncated). A kill during creation
+// leaves the temporary files; a later Open removes them (removeStaleInit).
 func create(path string, busy time.Duration) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".init-*")
@@ -488,16 +483,17 @@ func (s *sqlStore) checkSchema(ctx context.Context) error {
 
 // checkStats compares the running totals with the rows, which catches a
 // file whose pages are intact but whose content is not what this package
-// wrote.
+// wrote. One statement reads both, so both come from one snapshot: another
+// process may be enqueueing meanwhile, and totals read a commit apart from
+// the rows would disagree on a healthy file.
 func (s *sqlStore) checkStats(ctx context.Context) error {
 	var n, b, p, sn, sb, sp int64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0), coalesce(sum(dead = 0), 0) FROM items`).Scan(&n, &b, &p)
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM items), (SELECT coalesce(sum(size), 0) FROM items), (SELECT coalesce(sum(dead = 0), 0) FROM items),
+		items, bytes, pending
+		FROM stats WHERE one = 1`).Scan(&n, &b, &p, &sn, &sb, &sp)
 	if err != nil {
-		return classify(s.path, "read items", err)
-	}
-	err = s.db.QueryRowContext(ctx, `SELECT items, bytes, pending FROM stats WHERE one = 1`).Scan(&sn, &sb, &sp)
-	if err != nil {
-		return classify(s.path, "read totals", err)
+		return classify(s.path, "read items and totals", err)
 	}
 	if n != sn || b != sb || p != sp {
 		return &CorruptError{Path: s.path, Detail: fmt.Sprintf("totals (%d items, %d bytes, %d pending) disagree with the rows (%d, %d, %d)", sn, sb, sp, n, b, p)}
@@ -505,10 +501,19 @@ func (s *sqlStore) checkStats(ctx context.Context) error {
 	return nil
 }
 
-// migrate brings the schema to SchemaVersion in one transaction.
+// migrate brings the schema to SchemaVersion in one transaction. It reads
+// the version first and takes the write lock only when a migration is due,
+// so that opening a current file never waits behind a busy writer.
 func (s *sqlStore) migrate() error {
 	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
+	var current int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return classify(s.path, "read schema version", err)
+	}
+	if current == SchemaVersion {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
 	if err != nil {
 		return classify(s.path, "begin migration", err)
 	}
@@ -562,7 +567,7 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-func (s *sqlStore) insert(ctx context.Context, it *Item, size int64, lim limits) (err error) {
+func (s *sqlStore) Insert(ctx context.Context, it *offline.Item, size int64, admit func(count, bytes int64) error) (err error) {
 	defer s.mapErr(&err)
 	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the limit check and the insert are atomic
 	if err != nil {
@@ -574,13 +579,13 @@ func (s *sqlStore) insert(ctx context.Context, it *Item, size int64, lim limits)
 		return err
 	}
 	if exists > 0 {
-		return fmt.Errorf("%w: %s", ErrDuplicate, it.ID)
+		return fmt.Errorf("%w: %s", offline.ErrDuplicate, it.ID)
 	}
 	var count, total int64
 	if err := tx.QueryRowContext(ctx, `SELECT items, bytes FROM stats WHERE one = 1`).Scan(&count, &total); err != nil {
 		return err
 	}
-	if err := lim.admit(count, total, size); err != nil {
+	if err := admit(count, total); err != nil {
 		return err
 	}
 	payload := it.Payload
@@ -616,19 +621,19 @@ func itemSum(id, kind, key string, payload []byte, created, expires int64) int64
 	return int64(h.Sum32())
 }
 
-func scanRecord(sc interface{ Scan(...any) error }) (record, error) {
-	var r record
+func scanRecord(sc interface{ Scan(...any) error }) (offline.Record, error) {
+	var r offline.Record
 	var created, expires, sum int64
-	err := sc.Scan(&r.seq, &r.item.ID, &r.item.Kind, &r.item.Key, &r.item.Payload, &created, &expires, &r.item.Attempts, &r.claims, &sum)
+	err := sc.Scan(&r.Seq, &r.Item.ID, &r.Item.Kind, &r.Item.Key, &r.Item.Payload, &created, &expires, &r.Item.Attempts, &r.Claims, &sum)
 	if err != nil {
-		return record{}, err
+		return offline.Record{}, err
 	}
-	r.item.Created, r.item.Expires = fromNanos(created), fromNanos(expires)
-	r.damaged = sum != itemSum(r.item.ID, r.item.Kind, r.item.Key, r.item.Payload, created, expires)
+	r.Item.Created, r.Item.Expires = fromNanos(created), fromNanos(expires)
+	r.Damaged = sum != itemSum(r.Item.ID, r.Item.Kind, r.Item.Key, r.Item.Payload, created, expires)
 	return r, nil
 }
 
-func (s *sqlStore) next(ctx context.Context, after int64) (r record, ok bool, err error) {
+func (s *sqlStore) Next(ctx context.Context, after int64) (r offline.Record, ok bool, err error) {
 	defer s.mapErr(&err)
 	row := s.db.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items AS i
 		WHERE dead = 0 AND seq > ?
@@ -636,15 +641,15 @@ func (s *sqlStore) next(ctx context.Context, after int64) (r record, ok bool, er
 		ORDER BY seq LIMIT 1`, after)
 	r, err = scanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return record{}, false, nil
+		return offline.Record{}, false, nil
 	}
 	if err != nil {
-		return record{}, false, err
+		return offline.Record{}, false, err
 	}
 	return r, true, nil
 }
 
-func (s *sqlStore) expired(ctx context.Context, now time.Time) ([]record, error) {
+func (s *sqlStore) Expired(ctx context.Context, now time.Time) ([]offline.Record, error) {
 	return s.records(ctx, `SELECT `+itemColumns+` FROM items
 		WHERE dead = 0 AND expires != 0 AND expires < ? ORDER BY seq`, nanos(now))
 }
@@ -660,44 +665,44 @@ func (s *sqlStore) exec1(ctx context.Context, query string, args ...any) error {
 		return err
 	}
 	if n == 0 {
-		return ErrNotFound
+		return offline.ErrNotFound
 	}
 	return nil
 }
 
-func (s *sqlStore) claim(ctx context.Context, seq int64) (err error) {
+func (s *sqlStore) Claim(ctx context.Context, seq int64) (err error) {
 	defer s.mapErr(&err)
 	return s.exec1(ctx, `UPDATE items SET attempts = attempts + 1, claims = claims + 1 WHERE seq = ? AND dead = 0`, seq)
 }
 
-func (s *sqlStore) delivered(ctx context.Context, seq int64) (err error) {
+func (s *sqlStore) Delivered(ctx context.Context, seq int64) (err error) {
 	defer s.mapErr(&err)
 	return s.exec1(ctx, `DELETE FROM items WHERE seq = ? AND dead = 0`, seq)
 }
 
-func (s *sqlStore) bury(ctx context.Context, seq int64, reason string, at time.Time) (err error) {
+func (s *sqlStore) Bury(ctx context.Context, seq int64, reason string, at time.Time) (err error) {
 	defer s.mapErr(&err)
 	return s.exec1(ctx, `UPDATE items SET dead = 1, reason = ?, died = ? WHERE seq = ? AND dead = 0`, reason, nanos(at), seq)
 }
 
-func (s *sqlStore) release(ctx context.Context, seq int64) (err error) {
+func (s *sqlStore) Release(ctx context.Context, seq int64) (err error) {
 	defer s.mapErr(&err)
 	return s.exec1(ctx, `UPDATE items SET claims = 0 WHERE seq = ? AND dead = 0`, seq)
 }
 
-func (s *sqlStore) pending(ctx context.Context) (items []Item, err error) {
+func (s *sqlStore) Pending(ctx context.Context) (items []offline.Item, err error) {
 	recs, err := s.records(ctx, `SELECT `+itemColumns+` FROM items WHERE dead = 0 ORDER BY seq`)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range recs {
-		items = append(items, r.item)
+		items = append(items, r.Item)
 	}
 	return items, err
 }
 
 // records runs a query of itemColumns and scans its rows.
-func (s *sqlStore) records(ctx context.Context, query string, args ...any) (out []record, err error) {
+func (s *sqlStore) records(ctx context.Context, query string, args ...any) (out []offline.Record, err error) {
 	defer s.mapErr(&err)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -714,16 +719,16 @@ func (s *sqlStore) records(ctx context.Context, query string, args ...any) (out 
 	return out, rows.Err()
 }
 
-func (s *sqlStore) dead(ctx context.Context) (dl []DeadLetter, err error) {
+func (s *sqlStore) Dead(ctx context.Context) (dl []offline.DeadLetter, err error) {
 	defer s.mapErr(&err)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+`, reason, died FROM items WHERE dead = 1 ORDER BY seq`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []DeadLetter
+	var out []offline.DeadLetter
 	for rows.Next() {
-		var d DeadLetter
+		var d offline.DeadLetter
 		var created, expires, died, seq, sum int64
 		var claims int
 		err := rows.Scan(&seq, &d.ID, &d.Kind, &d.Key, &d.Payload, &created, &expires, &d.Attempts, &claims, &sum, &d.Reason, &died)
@@ -736,28 +741,28 @@ func (s *sqlStore) dead(ctx context.Context) (dl []DeadLetter, err error) {
 	return out, rows.Err()
 }
 
-func (s *sqlStore) count(ctx context.Context) (n int, err error) {
+func (s *sqlStore) Count(ctx context.Context) (n int, err error) {
 	defer s.mapErr(&err)
 	err = s.db.QueryRowContext(ctx, `SELECT pending FROM stats WHERE one = 1`).Scan(&n)
 	return n, err
 }
 
-func (s *sqlStore) retry(ctx context.Context, id string) (it Item, err error) {
+func (s *sqlStore) Retry(ctx context.Context, id string) (it offline.Item, err error) {
 	defer s.mapErr(&err)
 	err = s.db.QueryRowContext(ctx, `UPDATE items SET dead = 0, reason = '', died = 0, claims = 0
 		WHERE id = ? AND dead = 1 RETURNING id, kind, okey, attempts`, id).Scan(&it.ID, &it.Kind, &it.Key, &it.Attempts)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, fmt.Errorf("%w: no dead letter %s", ErrNotFound, id)
+		return offline.Item{}, fmt.Errorf("%w: no dead letter %s", offline.ErrNotFound, id)
 	}
 	return it, err
 }
 
-func (s *sqlStore) discard(ctx context.Context, id string) (it Item, err error) {
+func (s *sqlStore) Discard(ctx context.Context, id string) (it offline.Item, err error) {
 	defer s.mapErr(&err)
 	err = s.db.QueryRowContext(ctx, `DELETE FROM items WHERE id = ? RETURNING id, kind, okey, attempts`, id).
 		Scan(&it.ID, &it.Kind, &it.Key, &it.Attempts)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return offline.Item{}, fmt.Errorf("%w: %s", offline.ErrNotFound, id)
 	}
 	return it, err
 }
@@ -771,19 +776,83 @@ func (s *sqlStore) mapErr(err *error) {
 	}
 }
 
-func (s *sqlStore) close() error { return errors.Join(s.drain.Close(), s.db.Close()) }
+// BeginDrain takes the sender lock of the file (and keeps it until Close).
+func (s *sqlStore) BeginDrain(context.Context) error { return s.lock.acquire() }
+
+// Close closes the database and releases the sender lock.
+func (s *sqlStore) Close() error {
+	return errors.Join(s.drain.Close(), s.db.Close(), s.lock.release())
+}
 
 // moveAside renames path and its -wal and -shm files to
-// path+".corrupt-<timestamp>"(+suffix) and returns the new name of path.
-func moveAside(path string, now time.Time) (string, error) {
-	dst := path + ".corrupt-" + now.UTC().Format("20060102T150405.000000000Z")
+// path+"."+tag+"-<timestamp>"(+suffix) and returns the new name of path.
+func moveAside(path, tag string, now time.Time) (string, error) {
+	dst := asideName(path, tag, now)
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(path+suffix, dst+suffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("offline: move corrupt outbox %s aside: %w", path, err)
+			return "", fmt.Errorf("offline: move outbox %s aside (%s): %w", path, tag, err)
 		}
 	}
 	return dst, nil
+}
+
+// asideName is the name moveAside gives path at now.
+func asideName(path, tag string, now time.Time) string {
+	return path + "." + tag + "-" + now.UTC().Format("20060102T150405.000000000Z")
+}
+
+// orphaned reports a -wal or -shm file of path without path itself: what a
+// crash or a user who deleted only the database leaves. The companions are
+// looked at before the database: a process that creates the database links
+// it into place before it opens it (and so makes its -wal), so a companion
+// seen before the database was found missing predates any database now
+// there.
+func orphaned(path string) bool {
+	companion := false
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Lstat(path + suffix); err == nil {
+			companion = true
+		}
+	}
+	if !companion {
+		return false
+	}
+	_, err := os.Lstat(path)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// staleInitAge is the age after which a temporary file of create
+// (path+".init-*", with its -wal, -shm and -journal) is taken for one that a
+// crash or a kill left behind: creating a database takes milliseconds, so no
+// creation in progress, in any process, has a file that old.
+const staleInitAge = time.Minute
+
+// removeStaleInit removes the temporary files of create for path that are
+// older than staleInitAge (by their modification time against now). Files
+// of other paths are left alone; a failure is logged, not returned: the
+// files cost disk space, not correctness.
+func removeStaleInit(path string, now time.Time, log *slog.Logger) {
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".init-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // Open reports what is wrong with the directory
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || now.Sub(fi.ModTime()) < staleInitAge {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("offline: cannot remove a stale outbox init file", "path", p, "err", err)
+			continue
+		}
+		log.Warn("offline: removed an outbox init file a crash left behind", "path", p, "modified", fi.ModTime())
+	}
 }
 
 // senderLock is the OS lock on path (the sidecar lock file). acquire is

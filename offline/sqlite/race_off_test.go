@@ -1,6 +1,6 @@
 //go:build !race
 
-package offline
+package sqlite
 
 // raceEnabled reports a -race build.
 const raceEnabled = false

@@ -1,14 +1,12 @@
 //go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
 
-package offline
+package sqlite
 
 import (
 	"errors"
 	"os"
 	"syscall"
 )
-
-var errWouldBlock = errors.New("lock held elsewhere")
 
 // lockFile takes an exclusive flock on f without waiting. The lock belongs
 // to the open file description: it ends when f is closed or the process

@@ -1,4 +1,4 @@
-package offline
+package sqlite
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/regfleet/regfleet/internal/wire"
+	"github.com/regfleet/regfleet/offline"
 )
 
 // The test binary doubles as the child process of the multi-process tests:
@@ -44,6 +45,8 @@ func runChild(mode string) int {
 		err = childLockHold()
 	case "crash":
 		err = childCrash()
+	case "writer":
+		err = childWriter()
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}
@@ -61,16 +64,56 @@ func childLockHold() error {
 	if err != nil {
 		return err
 	}
-	if _, err := ob.Drain(context.Background(), func(context.Context, Item) error { return nil }); err != nil {
+	if _, err := ob.Drain(context.Background(), func(context.Context, offline.Item) error { return nil }); err != nil {
 		return err
 	}
 	fmt.Println("locked")
 	select {} // until killed or stdin closes
 }
 
+// childOpen reads the child's range of items START..END-1, opens the
+// outbox at PATH and says "ready".
+func childOpen() (ob *Outbox, start, end int, err error) {
+	start, err1 := strconv.Atoi(os.Getenv(childStartEnv))
+	end, err2 := strconv.Atoi(os.Getenv(childEndEnv))
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, 0, 0, err
+	}
+	ob, err = Open(os.Getenv(childPathEnv), Options{})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	fmt.Println("ready")
+	return ob, start, end, nil
+}
+
+// childWriter enqueues items START..END-1 as fast as it can, draining
+// (with a send that does nothing) after every 50, saying "ready" once the
+// outbox is open and "done" after the last one, then waits for stdin to
+// close.
+func childWriter() error {
+	ob, start, end, err := childOpen()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	for i := start; i < end; i++ {
+		if err := ob.Enqueue(ctx, crashItem(i)); err != nil {
+			return fmt.Errorf("enqueue %d: %w", i, err)
+		}
+		if i%50 == 49 { // keep the file small, so that Opens stay fast
+			if _, err := ob.Drain(ctx, func(context.Context, offline.Item) error { return nil }); err != nil {
+				return fmt.Errorf("drain: %w", err)
+			}
+		}
+	}
+	fmt.Println("done")
+	select {} // until killed or stdin closes
+}
+
 // crashItem is item i of the crash test.
-func crashItem(i int) Item {
-	return Item{
+func crashItem(i int) offline.Item {
+	return offline.Item{
 		ID:      fmt.Sprintf("crash-%04d", i),
 		Kind:    wire.CmdSendInvitation,
 		Key:     fmt.Sprintf("space%d", i%4),
@@ -82,23 +125,17 @@ func crashItem(i int) Item {
 // server at the same time, printing "E <i>" once Enqueue of item i
 // returned, until it is killed.
 func childCrash() error {
-	start, err1 := strconv.Atoi(os.Getenv(childStartEnv))
-	end, err2 := strconv.Atoi(os.Getenv(childEndEnv))
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	ob, err := Open(os.Getenv(childPathEnv), Options{})
+	ob, start, end, err := childOpen()
 	if err != nil {
 		return err
 	}
-	fmt.Println("ready")
 	send := httpSender(&http.Client{Timeout: 10 * time.Second}, os.Getenv(childURLEnv), os.Getenv(childSessEnv))
 	ctx := context.Background()
 	wake := make(chan struct{}, 1)
 	go func() {
 		for i := start; i < end; i++ {
 			err := ob.Enqueue(ctx, crashItem(i))
-			if err != nil && !errors.Is(err, ErrDuplicate) {
+			if err != nil && !errors.Is(err, offline.ErrDuplicate) {
 				fmt.Fprintln(os.Stderr, "child: enqueue:", err)
 				os.Exit(1)
 			}
@@ -123,8 +160,8 @@ func childCrash() error {
 // httpSender returns a SendFunc that sends items of the crash test as
 // sendinvitation through a plain net/http client, classifying failures as
 // PROTOCOL.md says.
-func httpSender(hc *http.Client, base, session string) SendFunc {
-	return func(ctx context.Context, it Item) error {
+func httpSender(hc *http.Client, base, session string) offline.SendFunc {
+	return func(ctx context.Context, it offline.Item) error {
 		body, err := wire.EncodeRequest(&wire.Request{
 			Command:     it.Kind,
 			RequestTime: time.Now().Unix(),
@@ -137,7 +174,7 @@ func httpSender(hc *http.Client, base, session string) SendFunc {
 			},
 		})
 		if err != nil {
-			return Permanent(err)
+			return offline.Permanent(err)
 		}
 		reply, err := post(ctx, hc, base, body)
 		if err != nil {
@@ -148,7 +185,7 @@ func httpSender(hc *http.Client, base, session string) SendFunc {
 			case e.PrimaryCode == wire.CodeDatabase || e.PrimaryCode == wire.CodeSessionExpired:
 				return e
 			default:
-				return Permanent(e)
+				return offline.Permanent(e)
 			}
 		}
 		return nil
@@ -159,7 +196,7 @@ func httpSender(hc *http.Client, base, session string) SendFunc {
 func post(ctx context.Context, hc *http.Client, base string, body []byte) (*wire.Reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+wire.APIPath, bytes.NewReader(body))
 	if err != nil {
-		return nil, Permanent(err)
+		return nil, offline.Permanent(err)
 	}
 	req.Header.Set("Content-Type", wire.ContentType)
 	resp, err := hc.Do(req)
@@ -174,7 +211,7 @@ func post(ctx context.Context, hc *http.Client, base string, body []byte) (*wire
 	if resp.StatusCode != http.StatusOK {
 		err := fmt.Errorf("HTTP %d", resp.StatusCode)
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429 {
-			return nil, Permanent(err)
+			return nil, offline.Permanent(err)
 		}
 		return nil, err
 	}
