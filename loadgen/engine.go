@@ -84,7 +84,7 @@ type Config struct {
 	// desktops have; otherwise the fleet shares one transport.
 	ConnPerClient bool
 	// OutboxDir, when set, gives each client the durable SQLite outbox a
-	// desktop keeps (offline.Open: WAL, an fsync per enqueue), in a
+	// desktop keeps (sqlite.Open: WAL, an fsync per enqueue), in a
 	// directory of the run created under OutboxDir and removed at the end
 	// of the run. Empty: in-memory outboxes.
 	OutboxDir string
