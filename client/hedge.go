@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -55,7 +56,7 @@ func (cs *call) RoundTrip(r *http.Request) (*http.Response, error) {
 	budget := cs.attemptBudget()
 	parent := r.Context()
 	var h *hedge
-	if d := c.cfg.HedgeDelay; d > 0 && d < budget && len(c.pool.all) > 1 {
+	if d := c.cfg.HedgeDelay; d > 0 && d < budget && cs.hedgeable && len(c.pool.all) > 1 {
 		h = &hedge{cs: cs, tried: cs.tried | cs.cur.bit, req: r}
 		var pctx context.Context
 		pctx, h.cancelPrimary = context.WithCancelCause(parent)
@@ -118,6 +119,17 @@ type hedgeFailure struct {
 	err error
 }
 
+// statusErr is the failure of a hedge request on e answered with a status
+// other than 200: an *HTTPError for the statuses that say the server is
+// busy or failing, ErrNotRegistrationServer for the others (a proxy's page).
+func (cs *call) statusErr(resp *http.Response, e *endpoint) error {
+	code := resp.StatusCode
+	if code >= 500 || retryableStatus(code) {
+		return &HTTPError{StatusCode: code, Command: cs.cmd, Endpoint: e.name, RetryAfter: cs.c.parseRetryAfter(resp.Header.Get("Retry-After"))}
+	}
+	return fmt.Errorf("%w: HTTP %d", ErrNotRegistrationServer, code)
+}
+
 // run sends the hedge: to the next healthy endpoint not tried, and on a
 // failure without a reply (a refused connection) to the one after, while
 // the retry budget allows.
@@ -130,7 +142,8 @@ func (h *hedge) run() {
 	h.state = hedgeRunning
 	h.mu.Unlock()
 	defer close(h.done)
-	c := h.cs.c
+	cs := h.cs
+	c := cs.c
 	for h.ctx.Err() == nil {
 		e := c.pool.pick(h.tried, true)
 		if e == nil {
@@ -148,6 +161,15 @@ func (h *hedge) run() {
 		h.cs.target(r, e)
 		r.Body, _ = h.cs.getBody()
 		resp, err := c.rt.RoundTrip(r)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			// Only a reply wins: an error status from the hedge's
+			// endpoint is its failure, and the primary goes on.
+			err = cs.statusErr(resp, e)
+			drainClose(resp.Body)
+			cancel()
+			h.fails = append(h.fails, hedgeFailure{e, err})
+			continue
+		}
 		if err == nil {
 			h.mu.Lock()
 			lost := h.state == hedgeSettled
@@ -219,6 +241,11 @@ func (h *hedge) record() {
 	cs := h.cs
 	for _, f := range h.fails {
 		cs.attempted(f.e)
-		cs.failedOn(f.e, 0, f.err)
+		var he *HTTPError
+		ra := time.Duration(0)
+		if errors.As(f.err, &he) {
+			ra = he.RetryAfter
+		}
+		cs.failedOn(f.e, ra, f.err)
 	}
 }

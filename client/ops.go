@@ -230,7 +230,8 @@ func problemOf(cmd string, err error) Problem {
 		return NoProblem
 	}
 	var he *HTTPError
-	if errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 && !retryableStatus(he.StatusCode) {
+	if errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 &&
+		!retryableStatus(he.StatusCode) && he.StatusCode != http.StatusRequestEntityTooLarge {
 		return ProblemConfig
 	}
 	return NoProblem
@@ -494,7 +495,7 @@ func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField strin
 			case ctx.Err() != nil || errors.Is(err, ErrClosed):
 				// The outcome is unknown: queue it under its ID.
 				ctx = context.WithoutCancel(ctx)
-			case itemFault(err):
+			case itemFault(o.cmd, err):
 				return Receipt{}, err
 			}
 			// Transient, or the account's problem: queue it under the
@@ -550,23 +551,24 @@ func (c *Client) sendItem(ctx context.Context, it offline.Item) error {
 	if errors.Is(err, ErrNoCredentials) {
 		c.setProblem(ProblemCredentials, err)
 	}
-	if err != nil && itemFault(err) {
+	if err != nil && itemFault(it.Kind, err) {
 		return offline.Permanent(err)
 	}
 	return err
 }
 
-// itemFault reports whether err is an answer about the request itself that
-// no retry can change (an unknown recipient, a missing field, a request too
-// large for the server), as opposed to the network, the account or the
-// configuration.
-func itemFault(err error) bool {
+// itemFault reports whether err is an answer to the command cmd itself
+// that no retry can change (an unknown recipient, a missing field, a
+// request too large for the server), as opposed to the network, the
+// account, the configuration, or the login made on the way.
+func itemFault(cmd string, err error) bool {
 	var se *ServerError
 	if errors.As(err, &se) {
-		return !se.Transient() && se.Primary != wire.CodeSessionExpired && problemOf(wire.CmdLoginUser, err) == NoProblem
+		return se.Command == cmd && !se.Transient() && se.Primary != wire.CodeSessionExpired &&
+			problemOf(wire.CmdLoginUser, err) == NoProblem
 	}
 	var he *HTTPError
-	return errors.As(err, &he) && he.StatusCode == http.StatusRequestEntityTooLarge
+	return errors.As(err, &he) && he.Command == cmd && he.StatusCode == http.StatusRequestEntityTooLarge
 }
 
 // retryableStatus reports whether an HTTP 4xx status is worth a retry.

@@ -30,6 +30,16 @@ const (
 // transientCode reports whether an exception code is worth a retry elsewhere.
 func transientCode(code int) bool { return code == wire.CodeDatabase }
 
+// readOnly reports whether a command without a requestid may be sent twice
+// (a hedge) without changing anything twice.
+func readOnly(cmd string) bool {
+	switch cmd {
+	case wire.CmdGetMessages, wire.CmdGetSettings, wire.CmdAckMessages, wire.CmdLoginUser:
+		return true
+	}
+	return false
+}
+
 // userAgent is the User-Agent of every request.
 const userAgent = "regfleet-client/1"
 
@@ -66,6 +76,9 @@ type call struct {
 	allRA      bool          // every transient failure carried a Retry-After
 	answered   bool          // an endpoint answered, asking to slow down (429)
 	budgetOut  bool
+	// hedgeable: the request may be sent twice (it carries a requestid
+	// the server de-duplicates, or it changes nothing).
+	hedgeable bool
 
 	reply *wire.Reply
 	perm  error // permanent outcome (server error, HTTP 4xx)
@@ -111,18 +124,15 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	defer cancel()
 	defer context.AfterFunc(c.ctx, cancel)()
 
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			buf.Reset()
-			bufPool.Put(buf)
-		}
-	}()
-	body, err := wire.AppendRequest(buf.AvailableBuffer(), req)
+	// The body is not pooled: net/http may still read it after RoundTrip
+	// returns (a reply before the whole body was written, a canceled
+	// hedge).
+	body, err := wire.AppendRequest(nil, req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: %s: %w", req.Command, err)
 	}
 	cs := &call{c: c, ctx: ctx, cmd: req.Command, allRA: true}
+	cs.hedgeable = c.httpc.Jar == nil && (req.RequestID != "" || readOnly(req.Command))
 	cs.names = cs.namesBuf[:0]
 	cs.hc = http.Client{Transport: cs, Jar: c.httpc.Jar, CheckRedirect: c.httpc.CheckRedirect}
 	if c.cfg.Salt != "" {
@@ -274,9 +284,11 @@ func (cs *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 		return false, cs.exhausted(ctx.Err())
 	case classDeadline:
 		// No reply before the caller's deadline: that counts against
-		// the endpoint (a black hole must be ejected even when every
-		// caller's deadline is shorter than AttemptTimeout).
-		cs.failedOn(e, 0, cause)
+		// the endpoint's health (a black hole must be ejected even when
+		// every caller's deadline is shorter than AttemptTimeout), but a
+		// caller's short deadline alone does not turn the light Red.
+		c.pool.failure(e, 0, true)
+		cs.causes = append(cs.causes, &AttemptError{Endpoint: e.name, Err: cause})
 		return false, cs.exhausted(nil)
 	}
 	cs.failedOn(e, ra, cause)

@@ -164,11 +164,16 @@ func (h *stateHolder) close(log *slog.Logger) {
 	h.subs = map[*subscriber]struct{}{}
 	h.mu.Unlock()
 	for s := range subs {
-		if busy := s.stop(); busy {
+		if busy := s.finish(); busy {
 			log.Warn("a state subscriber's callback is still running at Close; not waiting for it")
 			continue
 		}
-		<-s.exited
+		// It delivers what is queued, Shutdown last; Close waits until
+		// it has exited or is in its callback with Shutdown.
+		select {
+		case <-s.exited:
+		case <-s.last:
+		}
 	}
 }
 
@@ -199,8 +204,8 @@ func (c *Client) WaitForStateChange(ctx context.Context, s State) bool {
 
 // refreshState recomputes Healthy and Tier from the pool's snapshot.
 func (c *Client) refreshState() {
-	s := c.pool.snap.Load()
 	c.state.update(func(i *StateInfo) {
+		s := c.pool.snap.Load() // under the state's lock: the newest wins
 		i.Healthy = s.healthy
 		i.Tier = s.serving
 	})
@@ -214,6 +219,7 @@ func (c *Client) reached() {
 		return
 	}
 	old, cur := c.state.update(func(i *StateInfo) {
+		s = c.pool.snap.Load() // under the state's lock: the newest wins
 		i.Level = Green
 		i.Healthy = s.healthy
 		i.Tier = s.serving
@@ -236,8 +242,8 @@ func (c *Client) reached() {
 
 // unreachable records a call that failed on every endpoint: Red.
 func (c *Client) unreachable(err error) {
-	s := c.pool.snap.Load()
 	old, cur := c.state.update(func(i *StateInfo) {
+		s := c.pool.snap.Load()
 		i.Level = Red
 		i.Healthy = s.healthy
 		i.Tier = s.serving
@@ -297,7 +303,7 @@ func notify(ch chan struct{}) {
 // goroutine to end, except one whose fn is running: a blocked fn never
 // blocks Close, and its goroutine ends when fn returns.
 func (c *Client) Subscribe(fn func(StateInfo)) (unsubscribe func()) {
-	s := &subscriber{fn: fn, wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	s := &subscriber{fn: fn, wake: make(chan struct{}, 1), exited: make(chan struct{}), last: make(chan struct{})}
 	h := c.state
 	h.mu.Lock()
 	if h.closed {
@@ -322,11 +328,14 @@ type subscriber struct {
 	fn     func(StateInfo)
 	wake   chan struct{}
 	exited chan struct{} // closed when run returns
+	last   chan struct{} // closed when the last change (Shutdown) is taken
 
-	mu      sync.Mutex
-	queue   []StateInfo
-	stopped bool
-	inFn    bool
+	mu       sync.Mutex
+	queue    []StateInfo
+	stopped  bool // unsubscribed: nothing more is delivered
+	finished bool // Close: deliver what is queued, then end
+	lastOut  bool // last is closed
+	inFn     bool
 }
 
 func (s *subscriber) push(i StateInfo) {
@@ -348,9 +357,20 @@ func (s *subscriber) stop() (busy bool) {
 	return busy
 }
 
-// take returns the next change to deliver, false once stopped. It marks fn
-// as running.
-func (s *subscriber) take() (StateInfo, bool, bool) {
+// finish ends the subscription after what is queued (Shutdown last) has
+// been delivered. It reports whether fn is running now.
+func (s *subscriber) finish() (busy bool) {
+	s.mu.Lock()
+	s.finished = true
+	busy = s.inFn
+	s.mu.Unlock()
+	notify(s.wake)
+	return busy
+}
+
+// take returns the next change to deliver (ok) and whether the
+// subscription lives on (live). It marks fn as running.
+func (s *subscriber) take() (i StateInfo, ok, live bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFn = false
@@ -359,12 +379,16 @@ func (s *subscriber) take() (StateInfo, bool, bool) {
 	}
 	if len(s.queue) == 0 {
 		s.queue = nil
-		return StateInfo{}, false, true
+		return StateInfo{}, false, !s.finished
 	}
-	i := s.queue[0]
+	i = s.queue[0]
 	s.queue[0] = StateInfo{}
 	s.queue = s.queue[1:]
 	s.inFn = true
+	if s.finished && len(s.queue) == 0 && !s.lastOut {
+		s.lastOut = true
+		close(s.last)
+	}
 	return i, true, true
 }
 
