@@ -481,7 +481,7 @@ func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField strin
 	}
 	id := newID()
 	o.requestID = id
-	if State(c.state.level.Load()) != Red && c.problem() == NoProblem {
+	if State(c.state.level.Load()) != Red && !c.loginPaused() {
 		if n, err := c.outbox.Len(ctx); err == nil && n == 0 {
 			rep, err := c.exec(ctx, o)
 			if err == nil {
@@ -521,6 +521,16 @@ func (c *Client) enqueueOrSend(ctx context.Context, o op, key, resultField strin
 	return Receipt{ID: id, Queued: true}, nil
 }
 
+// loginPaused reports whether sends wait for SetCredentials: the server
+// refused the credentials or the account, and trying again by itself could
+// lock the account. With ProblemConfig (a rejected checksum) sends still
+// go, so that the first one the server accepts again resumes the drain; a
+// rejected one stays pending and stops the drain.
+func (c *Client) loginPaused() bool {
+	p := c.problem()
+	return p == ProblemCredentials || p == ProblemAccount
+}
+
 // errPaused is the transient outcome of an item the drain did not send
 // because a Problem pauses it.
 var errPaused = errors.New("client: outbox paused")
@@ -533,8 +543,8 @@ func (c *Client) sendItem(ctx context.Context, it offline.Item) error {
 	if State(c.state.level.Load()) == Red {
 		return ErrOffline
 	}
-	if p := c.problem(); p != NoProblem {
-		return fmt.Errorf("%w: %v", errPaused, p)
+	if c.loginPaused() {
+		return fmt.Errorf("%w: %v", errPaused, c.problem())
 	}
 	if err := c.drainRate.Wait(ctx); err != nil {
 		return err

@@ -358,7 +358,7 @@ func (d *drainer) close() {
 
 // drainOnce delivers what the outbox holds, unless the client is Red.
 func (c *Client) drainOnce() {
-	if State(c.state.level.Load()) == Red || c.problem() != NoProblem {
+	if State(c.state.level.Load()) == Red || c.loginPaused() {
 		return
 	}
 	res, err := c.outbox.Drain(c.ctx, c.sendItem)

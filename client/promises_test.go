@@ -249,6 +249,20 @@ func TestSaltRotated(t *testing.T) {
 		if s := c.State(); s.Problem != ProblemConfig {
 			t.Errorf("problem %v, want config", s.Problem)
 		}
+		// The salt is put right (a fixed server) and the application,
+		// which does not poll, sends once more: the drain resumes.
+		c.cfg.Salt = "new-salt"
+		if _, err := c.SendInvitation(ctx, Invitation{SpaceID: "42", Recipient: "user1"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if s := c.State(); s.Problem != NoProblem {
+			t.Errorf("problem %v once the server accepts the checksum again, want none", s.Problem)
+		}
+		if n := len(cl.Messages("user1")); n != 4 {
+			t.Errorf("user1 has %d invitations once the checksum is right again, want 4", n)
+		}
 	})
 }
 

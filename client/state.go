@@ -37,8 +37,8 @@ func (s State) String() string {
 }
 
 // Problem is a failure of the account or of the configuration that the
-// server reported and that no retry can fix: the outbox drain pauses (no
-// queued item is blamed for it) until it is cleared. The zero value is
+// server reported and that no retry can fix: no queued item is blamed for
+// it, and the outbox drain pauses until it is cleared. The zero value is
 // NoProblem.
 type Problem int
 
@@ -55,7 +55,9 @@ const (
 	ProblemAccount
 	// ProblemConfig: the server rejects the request's checksum (-30201:
 	// the salt changed), or answers a <teamdrive> document with an HTTP
-	// 4xx. It clears at the next call the server accepts.
+	// 4xx. Queued items stay pending (a drain stops at the first one
+	// refused) and sends still go to the server, so it clears at the
+	// next call the server accepts.
 	ProblemConfig
 )
 
