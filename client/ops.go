@@ -212,14 +212,24 @@ func (c *Client) login(ctx context.Context, stale string, explicit bool) (sessio
 	return s, userID, nil
 }
 
+// accountCode reports whether an exception code is about the account or
+// the configuration rather than the request that got it.
+func accountCode(code int) bool {
+	switch code {
+	case wire.CodeUserUnknown, wire.CodeWrongPassword, wire.CodeNotActivated, wire.CodeDisabled, wire.CodeChecksum:
+		return true
+	}
+	return false
+}
+
 // problemOf returns the problem of the account or the configuration that
-// a failed request to command cmd reveals, or NoProblem.
-func problemOf(cmd string, err error) Problem {
+// a failed request reveals, or NoProblem.
+func problemOf(err error) Problem {
 	var se *ServerError
 	if errors.As(err, &se) {
 		switch se.Primary {
 		case wire.CodeUserUnknown, wire.CodeWrongPassword:
-			if cmd == wire.CmdLoginUser {
+			if se.Command == wire.CmdLoginUser {
 				return ProblemCredentials
 			}
 		case wire.CodeNotActivated, wire.CodeDisabled:
@@ -242,7 +252,7 @@ func problemOf(cmd string, err error) Problem {
 // request clears what it disproves.
 func (c *Client) noteOutcome(cmd string, session bool, err error) {
 	if err != nil {
-		if p := problemOf(cmd, err); p != NoProblem {
+		if p := problemOf(err); p != NoProblem {
 			c.setProblem(p, err)
 		}
 		return
@@ -574,8 +584,7 @@ func (c *Client) sendItem(ctx context.Context, it offline.Item) error {
 func itemFault(cmd string, err error) bool {
 	var se *ServerError
 	if errors.As(err, &se) {
-		return se.Command == cmd && !se.Transient() && se.Primary != wire.CodeSessionExpired &&
-			problemOf(wire.CmdLoginUser, err) == NoProblem
+		return se.Command == cmd && !se.Transient() && se.Primary != wire.CodeSessionExpired && !accountCode(se.Primary)
 	}
 	var he *HTTPError
 	return errors.As(err, &he) && he.Command == cmd && he.StatusCode == http.StatusRequestEntityTooLarge

@@ -358,7 +358,7 @@ func TestClientOutbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = c.Close()
-		if err == nil || !strings.Contains(err.Error(), "1 ") {
+		if !errors.Is(err, offline.ErrNotKept) || !strings.Contains(err.Error(), " 1 pending") {
 			t.Errorf("Close with one queued item in memory: %v, want an error naming the count", err)
 		}
 	})

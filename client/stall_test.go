@@ -164,9 +164,13 @@ func TestProbeTurnsGreenNow(t *testing.T) {
 					}
 					return
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				// Without Probe the poll loop's backoff decides: at most
+				// PollMaxInterval after the server is back.
+				ctx, cancel := context.WithTimeout(context.Background(), DefaultPollMaxInterval)
 				defer cancel()
-				c.WaitForStateChange(ctx, Red)
+				if !c.WaitForStateChange(ctx, Red) || c.State().Level != Green {
+					t.Fatalf("still %v %v after the server came back", c.State().Level, time.Since(back))
+				}
 				t.Logf("defaults, 2 endpoints, 40 s outage: green %v after the server came back", time.Since(back))
 			})
 		})
