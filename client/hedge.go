@@ -54,21 +54,14 @@ func (cs *call) attemptBudget() time.Duration {
 func (cs *call) RoundTrip(r *http.Request) (*http.Response, error) {
 	c := cs.c
 	budget := cs.attemptBudget()
-	parent := r.Context()
+	actx, cancel := context.WithTimeoutCause(r.Context(), budget, errAttemptTimeout)
 	var h *hedge
 	if d := c.cfg.HedgeDelay; d > 0 && d < budget && cs.hedgeable && len(c.pool.all) > 1 {
-		h = &hedge{cs: cs, tried: cs.tried | cs.cur.bit, req: r}
-		var pctx context.Context
-		pctx, h.cancelPrimary = context.WithCancelCause(parent)
-		parent = pctx
+		// A hedge that wins ends the primary with its own cancel.
+		h = &hedge{cs: cs, tried: cs.tried | cs.cur.bit, req: r, cancelPrimary: cancel}
 		h.ctx, h.cancel = context.WithCancel(cs.ctx)
 		h.done = make(chan struct{})
 		h.timer = time.AfterFunc(d, h.run)
-	}
-	actx, cancelAttempt := context.WithTimeoutCause(parent, budget, errAttemptTimeout)
-	cancel := cancelAttempt
-	if h != nil {
-		cancel = func() { cancelAttempt(); h.cancelPrimary(nil) }
 	}
 	resp, err := c.rt.RoundTrip(r.WithContext(actx))
 	if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) && cs.ctx.Err() == nil {
@@ -92,7 +85,7 @@ type hedge struct {
 	cs            *call
 	req           *http.Request // the primary's request, cloned for each hedge
 	tried         uint64        // endpoints the hedge must not use
-	cancelPrimary context.CancelCauseFunc
+	cancelPrimary context.CancelFunc
 	ctx           context.Context // the hedge's, canceled when the primary wins
 	cancel        context.CancelFunc
 	timer         *time.Timer
@@ -184,7 +177,7 @@ func (h *hedge) run() {
 			}
 			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: func() { cancel(); h.cancel() }}
 			h.resp, h.e = resp, e
-			h.cancelPrimary(errHedged)
+			h.cancelPrimary()
 			return
 		}
 		cancel()

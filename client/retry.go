@@ -46,9 +46,6 @@ const userAgent = "regfleet-client/1"
 // errAttemptTimeout is the cause of an attempt's own deadline.
 var errAttemptTimeout = errors.New("attempt timeout")
 
-// errHedged is the cause that ends an attempt whose hedge answered first.
-var errHedged = errors.New("hedged: another endpoint answered first")
-
 // call is the state of one logical call across its attempts. The
 // go-retryablehttp policies of the call are its methods, and it is the
 // http.RoundTripper of its attempts (attempt budget and hedging). Its fields
