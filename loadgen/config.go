@@ -1,0 +1,209 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/regfleet/regfleet/client"
+	"github.com/regfleet/regfleet/regsim"
+)
+
+// Defaults of Config. cmd/loadgen uses them as flag defaults.
+const (
+	DefaultClients      = 100
+	DefaultRampUp       = 10 * time.Second
+	DefaultDuration     = 60 * time.Second
+	DefaultInviteRate   = 2.0 // per client per minute
+	DefaultUserPrefix   = "user"
+	DefaultPassword     = regsim.DefaultPassword
+	DefaultInstances    = 3
+	DefaultDrainTimeout = 2 * time.Minute
+	// DefaultPollInterval is the poll interval of the simulated clients;
+	// the embedded cluster asks for the same.
+	DefaultPollInterval = 10 * time.Second
+)
+
+// Config configures a run. The zero value of a field means its Default…
+// constant, except where the field says otherwise.
+type Config struct {
+	// URLs are the Registration Server URLs under test. Empty: start the
+	// embedded simulated cluster of Instances instances in-process.
+	URLs []string
+	// BackupURLs are the clients' backup tier.
+	BackupURLs []string
+	// Instances is the size of the embedded cluster.
+	Instances int
+	// Clients is the number of simulated clients of the whole fleet (all
+	// shards); each logs in as UserPrefix+index.
+	Clients int
+	// RampUp spreads the clients' starts evenly over this time.
+	RampUp time.Duration
+	// Duration is the length of the measured run, ramp-up included. A
+	// bounded drain phase follows (DrainTimeout).
+	Duration time.Duration
+	// PollInterval and PollJitter configure the clients' poll loops (0:
+	// the client's defaults for the jitter).
+	PollInterval time.Duration
+	PollJitter   float64
+	// InviteRate is the invitations each client sends per minute (closed
+	// model; Poisson arrivals). Negative: none.
+	InviteRate float64
+	// Rate, when positive, switches to the open model: invitations arrive
+	// at this total rate per second, each handed to a random client, and
+	// are measured from their intended send time.
+	Rate float64
+	// Timeout bounds one attempt of the clients (client.Config.AttemptTimeout).
+	Timeout time.Duration
+	// Salt is the API checksum salt.
+	Salt string
+	// UserPrefix and Password name the seeded users.
+	UserPrefix string
+	Password   string
+	// ConnPerClient gives each client its own connection pool, as real
+	// desktops have; otherwise the fleet shares one transport.
+	ConnPerClient bool
+	// OutboxDir, when set, gives each client the durable SQLite outbox a
+	// desktop keeps (sqlite.Open: WAL, an fsync per enqueue), in a
+	// directory of the run created under OutboxDir and removed at the end
+	// of the run. Empty: in-memory outboxes.
+	OutboxDir string
+	// Outages are the fault windows (embedded cluster only).
+	Outages []Outage
+	// Naive switches the clients' jitter and recovery spread off, to show
+	// the thundering herd they prevent.
+	Naive bool
+	// Shard says which clients this process runs.
+	Shard Shard
+	// Seed makes the run's random choices reproducible; 0 means random.
+	Seed uint64
+	// DrainTimeout bounds the end phase that waits for queued invitations
+	// to be delivered and received.
+	DrainTimeout time.Duration
+	// Progress, when set, is called once per second with the live figures.
+	Progress func(Live)
+	// Logger receives the run's events; nil discards.
+	Logger *slog.Logger
+
+	// memCluster, set by this package's tests, stands in for the embedded
+	// cluster: a cluster with no sockets (regsim.NewCluster) that the
+	// clients reach through its in-memory Transport, so that a whole run
+	// can go under testing/synctest. The caller closes it.
+	memCluster *regsim.Cluster
+}
+
+// ErrConfig is wrapped by every configuration error of Run.
+var ErrConfig = errors.New("loadgen: bad config")
+
+func (c *Config) applyDefaults() {
+	if c.Clients == 0 {
+		c.Clients = DefaultClients
+	}
+	if c.RampUp == 0 {
+		c.RampUp = DefaultRampUp
+	}
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.InviteRate == 0 {
+		c.InviteRate = DefaultInviteRate
+	}
+	if c.Timeout == 0 {
+		c.Timeout = client.DefaultAttemptTimeout
+	}
+	if c.UserPrefix == "" {
+		c.UserPrefix = DefaultUserPrefix
+	}
+	if c.Password == "" {
+		c.Password = DefaultPassword
+	}
+	if c.Instances == 0 {
+		c.Instances = DefaultInstances
+	}
+	if c.memCluster != nil {
+		c.Instances = c.memCluster.Len()
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Clients < 1:
+		return bad("Clients %d: need at least 1", c.Clients)
+	case c.Clients > 1_000_000:
+		return bad("Clients %d: at most 1000000", c.Clients)
+	case c.RampUp < 0:
+		return bad("RampUp %s is negative", c.RampUp)
+	case c.Duration <= 0:
+		return bad("Duration %s must be positive", c.Duration)
+	case c.RampUp > c.Duration:
+		return bad("RampUp %s is longer than Duration %s", c.RampUp, c.Duration)
+	case c.PollInterval < 0:
+		return bad("PollInterval %s is negative", c.PollInterval)
+	case c.PollJitter < 0 || c.PollJitter > 1 || math.IsNaN(c.PollJitter):
+		return bad("PollJitter %v is outside [0, 1]", c.PollJitter)
+	case math.IsNaN(c.InviteRate) || math.IsInf(c.InviteRate, 0):
+		return bad("InviteRate %v is not a number", c.InviteRate)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return bad("Rate %v must be a finite number ≥ 0", c.Rate)
+	case c.Timeout < 0:
+		return bad("Timeout %s is negative", c.Timeout)
+	case c.DrainTimeout < 0:
+		return bad("DrainTimeout %s is negative", c.DrainTimeout)
+	case c.Instances < 1 || c.Instances > 64:
+		return bad("Instances %d: need 1 to 64", c.Instances)
+	case c.Shard.Count > 0 && (c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count):
+		return bad("Shard %d/%d: %v", c.Shard.Index, c.Shard.Count, ErrBadShard)
+	}
+	for _, raw := range slices.Concat(c.URLs, c.BackupURLs) {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("URL %q is not an http(s) URL", raw)
+		}
+	}
+	if len(c.URLs) == 0 && c.UserPrefix != DefaultUserPrefix {
+		return bad("UserPrefix %q: the embedded cluster seeds users named %s0…; another prefix needs URLs", c.UserPrefix, DefaultUserPrefix)
+	}
+	if len(c.URLs) == 0 && len(c.BackupURLs) > 0 {
+		return bad("BackupURLs need URLs (the embedded cluster has no backup tier)")
+	}
+	if len(c.URLs) > 0 && len(c.Outages) > 0 {
+		return bad("Outages need the embedded cluster (no URLs): regfleet cannot switch faults on a real cluster")
+	}
+	for _, o := range c.Outages {
+		if o.End() > c.Duration {
+			return bad("outage %s ends after the run (%s)", o, c.Duration)
+		}
+		for _, i := range o.Instances {
+			if i >= c.Instances {
+				return bad("outage %s names instance %d of %d (indexes from 0)", o, i, c.Instances)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckConfig reports what Run would reject in cfg, without running.
+func CheckConfig(cfg Config) error {
+	cfg.applyDefaults()
+	return cfg.validate()
+}
