@@ -225,8 +225,16 @@ type Config struct {
 
 // CallInfo describes one finished call for Config.OnCall.
 type CallInfo struct {
-	Command  string        // the protocol command, e.g. "getmessages"
-	Start    time.Time     // when the call began
+	Command string    // the protocol command, e.g. "getmessages"
+	Start   time.Time // when the call began
+	// Due, for a call the client made on its own schedule (a poll of the
+	// poll loop, a background health probe), is when it was due: a Start
+	// later than Due is the client's own delay (a busy process), which a
+	// load generator counts as schedule lag. It is set on the first call
+	// of the action only (a login the poll needed first, else the
+	// getmessages); zero for the calls after it (the ack) and for the
+	// application's calls.
+	Due      time.Time
 	Duration time.Duration // until its outcome, retries and backoff included
 	Attempts int           // requests put on the wire (0 when none was)
 	Endpoint string        // redacted base URL of the last attempt, "" when none
@@ -488,6 +496,8 @@ type Client struct {
 
 	drainer drainer                  // runs the outbox drains
 	poll    atomic.Pointer[pollLoop] // the running poll loop, nil when none runs
+	// serverPoll is the <pollinterval> of the last poll's reply.
+	serverPoll atomic.Int64
 
 	stats clientStats
 

@@ -53,6 +53,14 @@ type endpoint struct {
 	holdUntil    time.Time // Retry-After: no request before this
 	gen          uint64    // invalidates stale ejection timers
 	timer        *time.Timer
+	probeDue     time.Time // when timer is due to probe
+}
+
+// armProbe arms e's timer to run probe after d, and notes when it is due
+// (CallInfo.Due of the probe). Caller holds pool.mu.
+func (e *endpoint) armProbe(d time.Duration, probe func()) {
+	e.probeDue = time.Now().Add(d)
+	e.timer = time.AfterFunc(d, probe)
 }
 
 // snapshot is an immutable view of the endpoints that may take calls. A new

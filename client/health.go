@@ -143,7 +143,7 @@ func (p *pool) armLocked(e *endpoint, d time.Duration) {
 	if e.timer != nil {
 		e.timer.Stop()
 	}
-	e.timer = time.AfterFunc(d, func() { p.endEjection(e, gen) })
+	e.armProbe(d, func() { p.endEjection(e, gen) })
 	p.rebuildLocked()
 }
 
@@ -164,12 +164,13 @@ func (p *pool) endEjection(e *endpoint, gen uint64) {
 		return
 	}
 	e.timer = nil
+	due := e.probeDue
 	if State(c.state.level.Load()) == Red {
 		// No endpoint answers: the poll loop is the recovery probe, with
 		// its jittered backoff, and every call tries the ejected
 		// endpoints (panic mode). Probes from every client of a fleet at
 		// the end of their ejections would be a herd of their own.
-		e.timer = time.AfterFunc(p.ejectionTime(max(e.level-1, 0)), func() { p.endEjection(e, gen) })
+		e.armProbe(p.ejectionTime(max(e.level-1, 0)), func() { p.endEjection(e, gen) })
 		p.mu.Unlock()
 		return
 	}
@@ -178,12 +179,12 @@ func (p *pool) endEjection(e *endpoint, gen uint64) {
 		c.stats.denied.Add(1)
 		p.mu.Lock()
 		if !p.closed && e.gen == gen {
-			e.timer = time.AfterFunc(max(c.cfg.RetryBudgetWindow/10, time.Second), func() { p.endEjection(e, gen) })
+			e.armProbe(max(c.cfg.RetryBudgetWindow/10, time.Second), func() { p.endEjection(e, gen) })
 		}
 		p.mu.Unlock()
 		return
 	}
-	err := c.probeEndpoint(c.ctx, e, c.cfg.AttemptTimeout)
+	err := c.probeEndpoint(c.ctx, e, c.cfg.AttemptTimeout, due)
 	p.mu.Lock()
 	if p.closed || e.gen != gen {
 		// Close, or a call found it healthy meanwhile.
@@ -203,13 +204,14 @@ func (p *pool) endEjection(e *endpoint, gen uint64) {
 }
 
 // probeEndpoint asks e's /healthz, within timeout, whether it can serve.
-// It is reported to Config.OnCall as the command "healthz".
-func (c *Client) probeEndpoint(ctx context.Context, e *endpoint, timeout time.Duration) error {
+// It is reported to Config.OnCall as the command "healthz", with due, when
+// the probe was due (zero for one the application asked for).
+func (c *Client) probeEndpoint(ctx context.Context, e *endpoint, timeout time.Duration, due time.Time) error {
 	e.probes.Add(1)
 	start := time.Now()
 	err := c.getHealth(ctx, e, timeout)
 	if c.cfg.OnCall != nil {
-		c.cfg.OnCall(CallInfo{Command: "healthz", Start: start, Duration: time.Since(start), Attempts: 1, Endpoint: e.name, Err: err})
+		c.cfg.OnCall(CallInfo{Command: "healthz", Start: start, Due: due, Duration: time.Since(start), Attempts: 1, Endpoint: e.name, Err: err})
 	}
 	return err
 }
@@ -273,7 +275,7 @@ func (c *Client) Probe(ctx context.Context) error {
 		started++
 		go func() {
 			defer c.wg.Done()
-			err := c.probeEndpoint(c.ctx, e, c.cfg.AttemptTimeout)
+			err := c.probeEndpoint(c.ctx, e, c.cfg.AttemptTimeout, time.Time{})
 			if err == nil {
 				c.pool.success(e)
 				c.reached()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,6 +58,7 @@ func (c *Client) StartPolling(ctx context.Context, handler Handler) error {
 	// timer armed and stops it, and tick finds stopAfter set.
 	l.mu.Lock()
 	l.armed = true
+	l.due = time.Now().Add(first)
 	l.timer = time.AfterFunc(first, l.tick)
 	l.stopAfter = context.AfterFunc(l.ctx, l.end)
 	l.mu.Unlock()
@@ -86,10 +88,11 @@ type pollLoop struct {
 
 	mu       sync.Mutex
 	timer    *time.Timer
-	armed    bool // the timer will start the next poll
-	running  bool // a poll is in progress
-	woken    bool // Red turned Green while this poll ran or was about to
-	failures int  // consecutive failed polls
+	armed    bool      // the timer will start the next poll
+	due      time.Time // when the armed timer is due
+	running  bool      // a poll is in progress
+	woken    bool      // Red turned Green while this poll ran or was about to
+	failures int       // consecutive failed polls
 	// failingSince is when the first of them ended.
 	failingSince time.Time
 	ended        bool
@@ -106,9 +109,10 @@ func (l *pollLoop) tick() {
 		return
 	}
 	l.running = true
+	due := l.due
 	l.mu.Unlock()
 
-	next, err := l.c.pollOnce(l.ctx, l.h, &l.p)
+	next, err := l.c.pollOnce(l.ctx, due, l.h, &l.p)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -136,6 +140,7 @@ func (l *pollLoop) tick() {
 		l.failures = 0
 	}
 	l.armed = true
+	l.due = time.Now().Add(next)
 	l.timer.Reset(next)
 }
 
@@ -150,7 +155,9 @@ func (l *pollLoop) wake() {
 	case !l.armed || l.failures == 0:
 	case l.timer.Stop():
 		l.failures = 0
-		l.timer.Reset(l.c.spread())
+		d := l.c.spread()
+		l.due = time.Now().Add(d)
+		l.timer.Reset(d)
 	default:
 		// The timer has fired and tick is about to take the lock: the
 		// poll it starts learns of the recovery.
@@ -183,10 +190,10 @@ func (l *pollLoop) finishLocked() {
 }
 
 // pollOnce polls, hands new messages to h, acks, and returns the wait until
-// the next poll.
-func (c *Client) pollOnce(ctx context.Context, h Handler, p *poller) (time.Duration, error) {
+// the next poll, which was due at due.
+func (c *Client) pollOnce(ctx context.Context, due time.Time, h Handler, p *poller) (time.Duration, error) {
 	wasGreen := State(c.state.level.Load()) == Green
-	msgs, err := c.GetMessages(ctx, c.cfg.PollMaxMessages)
+	msgs, err := c.GetMessages(withDue(ctx, due), c.cfg.PollMaxMessages)
 	if err != nil {
 		return 0, err
 	}
@@ -210,7 +217,40 @@ func (c *Client) pollOnce(ctx context.Context, h Handler, p *poller) (time.Durat
 			c.drainer.kick()
 		}
 	}
+	c.serverPoll.Store(int64(msgs.PollInterval))
 	return c.pollWait(msgs.PollInterval), nil
+}
+
+// PollInterval returns the wait between polls the poll loop keeps to, before
+// jitter: Config.PollInterval, or the server's <pollinterval> when the last
+// poll's reply asked for a longer one.
+func (c *Client) PollInterval() time.Duration {
+	return max(c.cfg.PollInterval, time.Duration(c.serverPoll.Load()))
+}
+
+// dueKey is the context key of a dueMark.
+type dueKey struct{}
+
+// dueMark carries the time a scheduled action was due to the first call
+// it makes (CallInfo.Due).
+type dueMark struct {
+	at    time.Time
+	taken atomic.Bool
+}
+
+// withDue marks ctx's first call as due at due.
+func withDue(ctx context.Context, due time.Time) context.Context {
+	return context.WithValue(ctx, dueKey{}, &dueMark{at: due})
+}
+
+// takeDue returns the due time ctx carries, once: the first call of the
+// action gets it, those after it (a login, then the poll) do not.
+func takeDue(ctx context.Context) time.Time {
+	m, ok := ctx.Value(dueKey{}).(*dueMark)
+	if !ok || !m.taken.CompareAndSwap(false, true) {
+		return time.Time{}
+	}
+	return m.at
 }
 
 // pollWait is max(PollInterval, server) with jitter, never below server.

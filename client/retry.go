@@ -94,7 +94,7 @@ func (c *Client) do(ctx context.Context, req *wire.Request) (*wire.Reply, error)
 	start := time.Now()
 	reply, cs, err := c.send(ctx, req)
 	c.noteOutcome(req.Command, req.Session != "", err)
-	info := CallInfo{Command: req.Command, Start: start, Duration: time.Since(start), Err: err}
+	info := CallInfo{Command: req.Command, Start: start, Due: takeDue(ctx), Duration: time.Since(start), Err: err}
 	if cs != nil {
 		info.Attempts = cs.attempts
 		if cs.cur != nil {

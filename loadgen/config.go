@@ -90,6 +90,15 @@ type Config struct {
 	// Logger receives the run's events; nil discards.
 	Logger *slog.Logger
 
+	// drainDefault is set by applyDefaults when DrainTimeout was left to
+	// its default, which the run then stretches to an effective poll
+	// interval.
+	drainDefault bool
+	// cpuSource, set by this package's tests, stands in for the process's
+	// CPU time in runs on a memCluster (simulated time), where the real
+	// one means nothing; nil there: not measured.
+	cpuSource func() time.Duration
+
 	// memCluster, set by this package's tests, stands in for the embedded
 	// cluster: a cluster with no sockets (regsim.NewCluster) that the
 	// clients reach through its in-memory Transport, so that a whole run
@@ -133,6 +142,7 @@ func (c *Config) applyDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+		c.drainDefault = true
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()

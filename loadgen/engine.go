@@ -53,17 +53,17 @@ type engine struct {
 	mu   sync.Mutex // guards sims
 	sims []*sim
 
-	invitesCreated  atomic.Int64 // invitations handed to the clients
-	invitesFailed   atomic.Int64 // rejected outright (neither sent nor queued)
-	invitesCanceled atomic.Int64 // cut off by the end of the run
-	owners          []int        // the fleet indexes this shard runs, ascending
-	runID           string       // makes invitation tokens unique to the run
-	received        atomic.Int64 // distinct invitations received
-	duplicated      atomic.Int64 // extra copies received
-	stopSending     atomic.Bool
-	invites         sync.WaitGroup // the closed model's invitation timers and sends
-	firstSim        chan struct{}  // closed when the first client exists
-	outboxDir       string         // with Config.OutboxDir: the run's directory of outbox files
+	track       *tracker     // each invitation from acceptance to receipt
+	setupLog    setupLog     // how the clients' starts went
+	meter       *selfMeter   // the generator's own CPU and scheduling
+	owners      []int        // the fleet indexes this shard runs, ascending
+	runID       string       // makes invitation tokens unique to the run
+	received    atomic.Int64 // distinct invitations received
+	duplicated  atomic.Int64 // extra copies received
+	stopSending atomic.Bool
+	invites     sync.WaitGroup // the closed model's invitation timers and sends
+	firstSim    chan struct{}  // closed when the first client exists
+	outboxDir   string         // with Config.OutboxDir: the run's directory of outbox files
 }
 
 func (e *engine) setup() error {
@@ -210,6 +210,14 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	e.rec = rec
+	e.track = newTracker(rec)
+	cpu := cpuTime
+	if e.cfg.memCluster != nil {
+		// Simulated time: CPU seconds over fake seconds mean nothing.
+		cpu = e.cfg.cpuSource
+	}
+	e.meter = newSelfMeter(cpu)
+	e.meter.begin(start)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -263,14 +271,25 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	report.Config = e.runConfig()
+	report.Config.EffectivePollInterval = Duration(e.effectivePoll())
 	for i, o := range e.cfg.Outages {
 		if w := windows[i]; !w.on.IsZero() {
 			report.AddOutageAt(o, w.on, w.off)
 		}
 	}
-	d := e.delivery()
-	d.DrainPhase = Duration(drainTime)
+	d := e.finalDelivery(measured != nil, drainTime)
 	report.Delivery = &d
+	var attempts int64
+	for _, p := range report.Series.Points {
+		attempts += p.Attempts
+	}
+	report.Generator = e.meter.stats(end, attempts, e.cluster != nil && e.cfg.memCluster == nil)
+	report.Setup = e.setupLog.stats(len(e.owners))
+	// An interrupted run in which no client had tried yet is not a failure
+	// to start.
+	if st := report.Setup; st.Started == 0 && (st.Failed > 0 || ctx.Err() == nil) {
+		return report, ErrNoClientStarted
+	}
 	return report, nil
 }
 
@@ -313,8 +332,11 @@ func (e *engine) sampleLoop(ctx context.Context, start time.Time) {
 	for sleepCtx(ctx, time.Until(next)) == nil {
 		now := time.Now()
 		e.sample(now)
+		share := e.meter.tick(now)
 		if e.cfg.Progress != nil {
-			e.cfg.Progress(e.rec.Live(now))
+			l := e.rec.Live(now)
+			l.CPUShare = share
+			e.cfg.Progress(l)
 		}
 		next = next.Add(time.Second)
 		if next.Before(now) { // fell behind: skip, do not burst

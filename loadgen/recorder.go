@@ -395,6 +395,9 @@ type Live struct {
 	P99      time.Duration // their 99th percentile latency (0 when none)
 	Gauges   Gauges        // the last sample
 	Late     int64         // late sends so far
+	// CPUShare is the generator's share of its cores over the last
+	// SaturationWindow (0 until one has passed or when not measured).
+	CPUShare float64
 }
 
 // String formats l as one progress line.
@@ -403,9 +406,13 @@ func (l Live) String() string {
 	if l.Requests > 0 {
 		pct = 100 * float64(l.Errors) / float64(l.Requests)
 	}
-	return fmt.Sprintf("%s  green %d  red %d  %d req/s  p99 %s  errors %d (%.2f%%)  late %d  outbox %d",
+	s := fmt.Sprintf("%s  green %d  red %d  %d req/s  p99 %s  errors %d (%.2f%%)  late %d  outbox %d",
 		l.Elapsed.Truncate(time.Second), l.Gauges.Green, l.Gauges.Red, l.Rate,
 		fmtDur(l.P99), l.Errors, pct, l.Late, l.Gauges.Outbox)
+	if l.CPUShare >= SaturationCPUShare {
+		s += fmt.Sprintf("  GENERATOR AT %.0f%% CPU", 100*l.CPUShare)
+	}
+	return s
 }
 
 // Live returns the state of the run as of the given time.

@@ -93,22 +93,25 @@ func DefaultHistogramSettings() HistogramSettings {
 // engine and the CLI set it. The package only reads RampUp (to place the
 // steady window of the outage figures) and carries the rest.
 type RunConfig struct {
-	URLs          []string `json:"urls,omitempty"`           // servers under test, redacted; empty: the embedded cluster
-	BackupURLs    []string `json:"backup_urls,omitempty"`    // the clients' backup tier
-	Clients       int      `json:"clients"`                  // of the whole fleet, all shards
-	RampUp        Duration `json:"ramp_up"`                  // clients' starts spread over it
-	Duration      Duration `json:"duration"`                 // measured phase, ramp-up included
-	PollInterval  Duration `json:"poll_interval,omitzero"`   // of the clients' poll loops
-	PollJitter    float64  `json:"poll_jitter,omitzero"`     // share of the interval
-	InviteRate    float64  `json:"invite_rate,omitzero"`     // per client per minute
-	Rate          float64  `json:"rate,omitzero"`            // open model, operations/s; 0 = closed model
-	Timeout       Duration `json:"timeout,omitzero"`         // of one attempt
-	ConnPerClient bool     `json:"conn_per_client,omitzero"` // each client its own connection pool
-	DurableOutbox bool     `json:"durable_outbox,omitzero"`  // each client a SQLite outbox (Config.OutboxDir)
-	Naive         bool     `json:"naive,omitzero"`           // jitter and spread off
-	Outages       []string `json:"outages,omitempty"`        // as ParseOutage reads them
-	Shard         string   `json:"shard,omitempty"`          // "i/n", "" for the whole fleet
-	Seed          int64    `json:"seed,omitzero"`            // of the run's random choices
+	URLs         []string `json:"urls,omitempty"`         // servers under test, redacted; empty: the embedded cluster
+	BackupURLs   []string `json:"backup_urls,omitempty"`  // the clients' backup tier
+	Clients      int      `json:"clients"`                // of the whole fleet, all shards
+	RampUp       Duration `json:"ramp_up"`                // clients' starts spread over it
+	Duration     Duration `json:"duration"`               // measured phase, ramp-up included
+	PollInterval Duration `json:"poll_interval,omitzero"` // of the clients' poll loops
+	// EffectivePollInterval is the wait between polls the clients kept
+	// to: PollInterval, or the server's <pollinterval> when it was longer.
+	EffectivePollInterval Duration `json:"effective_poll_interval,omitzero"`
+	PollJitter            float64  `json:"poll_jitter,omitzero"`     // share of the interval
+	InviteRate            float64  `json:"invite_rate,omitzero"`     // per client per minute
+	Rate                  float64  `json:"rate,omitzero"`            // open model, operations/s; 0 = closed model
+	Timeout               Duration `json:"timeout,omitzero"`         // of one attempt
+	ConnPerClient         bool     `json:"conn_per_client,omitzero"` // each client its own connection pool
+	DurableOutbox         bool     `json:"durable_outbox,omitzero"`  // each client a SQLite outbox (Config.OutboxDir)
+	Naive                 bool     `json:"naive,omitzero"`           // jitter and spread off
+	Outages               []string `json:"outages,omitempty"`        // as ParseOutage reads them
+	Shard                 string   `json:"shard,omitempty"`          // "i/n", "" for the whole fleet
+	Seed                  int64    `json:"seed,omitzero"`            // of the run's random choices
 }
 
 // Latency summarizes a latency distribution: the number of values, the
@@ -235,8 +238,14 @@ type Delivery struct {
 	Accepted   int64 `json:"accepted"`   // invitations the server accepted
 	Received   int64 `json:"received"`   // distinct invitations their recipients received
 	Duplicated int64 `json:"duplicated"` // extra copies received
-	// Lost is Accepted − Received, not below 0; Settle computes it.
+	// Lost are the accepted invitations not received although their
+	// recipient completed a poll that began after the acceptance.
 	Lost int64 `json:"lost"`
+	// Pending are the accepted invitations not received whose recipient
+	// had not completed such a poll when the run ended: not lost, not
+	// delivered yet. PendingReason says why the run did not wait for them.
+	Pending       int64  `json:"pending"`
+	PendingReason string `json:"pending_reason,omitempty"`
 	// Queued is the number of invitations still waiting in the clients'
 	// outboxes at the end (their clients never reached the server again
 	// within the drain phase); Dead those the outboxes gave up on. Neither
@@ -247,8 +256,9 @@ type Delivery struct {
 	DrainPhase Duration `json:"drain_phase,omitzero"`
 }
 
-// Settle computes d.Lost from the other counts.
-func (d *Delivery) Settle() { d.Lost = max(0, d.Accepted-d.Received) }
+// Settle computes d.Lost from the other counts: the accepted invitations
+// neither received nor pending.
+func (d *Delivery) Settle() { d.Lost = max(0, d.Accepted-d.Received-d.Pending) }
 
 // Report is everything a run measured, in a form that encodes to JSON and
 // merges exactly with the reports of the other shards of the same run: the
@@ -282,6 +292,13 @@ type Report struct {
 	Series     Series                   `json:"series"`                    // the per-second record
 	Outages    []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage
 	Delivery   *Delivery                `json:"delivery,omitempty"`        // set by the engine; nil when not counted
+	// Generator is the load generator's measurement of itself; nil in a
+	// merged report of shards run on different machines' processes (see
+	// Merge).
+	Generator *GeneratorStats `json:"generator,omitempty"`
+	// Setup counts how the clients' starts went: logins and device
+	// registrations that failed, with the server's reasons.
+	Setup *SetupStats `json:"setup,omitempty"`
 }
 
 // Elapsed returns the length of the run.

@@ -99,6 +99,9 @@ type sim struct {
 	ob    offline.Manager
 	seq   atomic.Int64
 	trans *http.Transport // own transport with ConnPerClient
+	// lastPoll is the start (UnixNano) of the last poll that completed:
+	// an invitation accepted before it and not received is lost.
+	lastPoll atomic.Int64
 
 	mu   sync.Mutex // guards the fields below
 	rng  *rand.Rand
@@ -146,6 +149,7 @@ func (e *engine) startClient(ctx context.Context, idx int, at time.Time) {
 	if err != nil {
 		e.log.Error("client", "index", idx, "err", err)
 		e.rec.Record("newclient", at, time.Now(), Outcome{Class: ClassOther})
+		e.setupLog.fail("newclient", err)
 		return
 	}
 	e.mu.Lock()
@@ -174,6 +178,7 @@ func (e *engine) newSim(idx int) (*sim, error) {
 		}
 		s.ob = ob
 	}
+	s.ob = trackedOutbox{Manager: s.ob, t: e.track}
 	var rt http.RoundTripper = e.shared
 	switch {
 	case e.cfg.memCluster != nil:
@@ -220,7 +225,24 @@ func (s *sim) onCall(ci client.CallInfo) {
 		return
 	}
 	o := Outcome{Endpoint: ci.Endpoint, Class: classify(ci.Err)}
-	s.e.rec.Record(ci.Command, ci.Start, ci.Start.Add(ci.Duration), o)
+	// A call the client made on its own schedule (a poll, a health probe)
+	// is a timed action of the simulated desktop: its lag goes into the
+	// schedule, and its latency counts from when it was due, so that a
+	// generator too busy to start it on time shows instead of hiding.
+	from := ci.Start
+	if !ci.Due.IsZero() {
+		s.e.rec.RecordLag(ci.Due, ci.Start)
+		from = ci.Due
+	}
+	if ci.Command == wire.CmdGetMessages && ci.Err == nil {
+		for start := ci.Start.UnixNano(); ; {
+			old := s.lastPoll.Load()
+			if old >= start || s.lastPoll.CompareAndSwap(old, start) {
+				break
+			}
+		}
+	}
+	s.e.rec.Record(ci.Command, from, ci.Start.Add(ci.Duration), o)
 }
 
 // setUp logs in, registers a device, starts polling and (closed model)
@@ -231,7 +253,10 @@ func (s *sim) setUp(ctx context.Context) {
 	for attempt := 0; ; attempt++ {
 		if _, err := s.c.Login(ctx); err == nil {
 			break
-		} else if ctx.Err() != nil || isPermanent(err) {
+		} else if ctx.Err() != nil {
+			return
+		} else if isPermanent(err) {
+			s.e.setupLog.fail(wire.CmdLoginUser, err)
 			return
 		}
 		if sleepCtx(ctx, s.backoff(attempt)) != nil {
@@ -241,7 +266,10 @@ func (s *sim) setUp(ctx context.Context) {
 	for attempt := 0; ; attempt++ {
 		if _, err := s.c.RegisterDevice(ctx, "loadgen-"+s.user, "pk-"+s.user); err == nil {
 			break
-		} else if ctx.Err() != nil || isPermanent(err) {
+		} else if ctx.Err() != nil {
+			return
+		} else if isPermanent(err) {
+			s.e.setupLog.fail(wire.CmdRegisterDevice, err)
 			return
 		}
 		if sleepCtx(ctx, s.backoff(attempt)) != nil {
@@ -251,6 +279,7 @@ func (s *sim) setUp(ctx context.Context) {
 	if err := s.c.StartPolling(ctx, s.handle); err != nil {
 		return
 	}
+	s.e.setupLog.start()
 	if s.e.cfg.Rate > 0 || s.e.cfg.InviteRate <= 0 {
 		return
 	}
@@ -329,23 +358,26 @@ func (s *sim) invite(ctx context.Context, intended time.Time) {
 	// The token is unique to this run, so that invitations a real cluster
 	// still holds from an earlier run are not taken for this run's.
 	token := s.e.runID + ":" + strconv.Itoa(s.idx) + ":" + strconv.FormatInt(s.seq.Add(1), 10)
-	s.e.invitesCreated.Add(1)
+	s.e.track.created(token, to)
 	if s.e.cfg.Rate == 0 {
 		// The open model's pacer records its own schedule lag.
 		s.e.rec.RecordLag(intended, time.Now())
 	}
-	_, err := s.c.SendInvitation(ctx, client.Invitation{
+	rc, err := s.c.SendInvitation(ctx, client.Invitation{
 		SpaceID:   strconv.Itoa(s.idx),
 		Recipient: s.e.cfg.UserPrefix + strconv.Itoa(to),
 		Payload:   []byte(token),
 	})
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		// The run ended first: no outcome to record.
-		s.e.invitesCanceled.Add(1)
 		return
-	}
-	if err != nil {
-		s.e.invitesFailed.Add(1)
+	case rc.Queued:
+		s.e.track.queuedAs(token, rc.ID)
+	case err != nil:
+		// Refused: not accepted, unless its recipient receives it.
+	default:
+		s.e.track.acceptedAt(token, time.Now())
 	}
 	// The call itself is recorded by onCall when it reached the network;
 	// here the whole operation, from its intended time, is.
@@ -371,6 +403,7 @@ func (s *sim) handle(_ context.Context, m client.Message) {
 	s.mu.Unlock()
 	if first {
 		s.e.received.Add(1)
+		s.e.track.receivedAt(s.e.runID+":"+token, time.Now())
 	} else {
 		s.e.duplicated.Add(1)
 	}

@@ -68,6 +68,10 @@ func TextReporter(r *Report) Reporter {
 		bw := bufio.NewWriter(w)
 		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 		p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+		// What makes the figures below untrustworthy comes first.
+		for _, w := range r.Warnings() {
+			fmt.Fprintln(bw, w)
+		}
 
 		p("Run\t%s  elapsed %s  clients %d  %s", r.Start.UTC().Format("2006-01-02 15:04:05 MST"),
 			fmtDur(r.Elapsed()), r.Config.Clients, modelOf(r.Config))

@@ -8,7 +8,7 @@
 //	loadgen merge shard-0.json shard-1.json --html fleet.html
 //
 // Exit codes: 0 success, 1 a --threshold was crossed, 2 bad flags or
-// arguments, 3 the run itself failed.
+// arguments, 3 the run itself failed (no client could start included).
 package main
 
 import (
@@ -260,6 +260,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	r, err := loadgen.Run(runCtx, cfg)
 	if cfg.Progress != nil {
 		fmt.Fprintln(stderr)
+	}
+	if errors.Is(err, loadgen.ErrNoClientStarted) && r != nil {
+		// The report says why; the run measured nothing of the service.
+		if werr := o.write(r, stdout); werr != nil && !errors.Is(werr, errThresholds) {
+			return werr
+		}
+		return err
 	}
 	if err != nil {
 		if errors.Is(err, loadgen.ErrConfig) {

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// cpuTime returns the CPU time (user and system) the process has used, so
-// that benchmarks can report CPU per operation, which other load on the
-// machine disturbs less than wall time.
+// cpuTime returns the CPU time (user and system) the process has used: the
+// generator's self-measurement and the benchmarks' CPU per operation, which
+// other load on the machine disturbs less than wall time.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

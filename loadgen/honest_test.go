@@ -1,0 +1,288 @@
+package loadgen
+
+import (
+	"errors"
+	"runtime/metrics"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/regfleet/regfleet/client"
+	"github.com/regfleet/regfleet/regsim"
+)
+
+// The tests in this file are the figures a user could be misled by when
+// they are not honest: a schedule that forgets the polls, an invitation
+// called lost that is only not yet polled for, a run in which no client
+// started that exits as a success, a generator at its limit that reports
+// its own delays as the server's.
+
+// TestScheduleCountsPolls: with no invitations at all, the polls are the
+// clients' timed actions, and the schedule counts them (it used to say
+// "sent 0, lag 0" whatever they did).
+func TestScheduleCountsPolls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 20, PollInterval: time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 20, RampUp: time.Second, Duration: 10 * time.Second,
+			PollInterval: time.Second, InviteRate: -1, DrainTimeout: time.Second, Seed: 4,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		polls := r.Commands["getmessages"].Requests
+		// Each client's first getmessages is the loop's too; only a poll
+		// cut off by the end of the run is not counted.
+		if r.Schedule.Sent < polls-20 || r.Schedule.Sent == 0 {
+			t.Errorf("schedule sent %d for %d polls: the polls are not in the schedule", r.Schedule.Sent, polls)
+		}
+		if r.Schedule.Late != 0 {
+			t.Errorf("%d polls late in simulated time, where nothing delays them", r.Schedule.Late)
+		}
+	})
+}
+
+// TestLatePollCountsAgainstTheSchedule: a poll that starts 300 ms after it
+// was due (a generator too busy to run its timer) is a late send, and its
+// latency counts from when it was due, as an invitation's does.
+func TestLatePollCountsAgainstTheSchedule(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	rec, err := NewRecorder(RecorderConfig{Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &engine{rec: rec}
+	s := &sim{e: e}
+	due := start.Add(time.Second)
+	s.onCall(client.CallInfo{Command: "getmessages", Due: due, Start: due.Add(300 * time.Millisecond), Duration: 50 * time.Millisecond})
+	s.onCall(client.CallInfo{Command: "ackmessages", Start: due.Add(350 * time.Millisecond), Duration: 50 * time.Millisecond})
+	r, err := rec.Report(start.Add(2 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Schedule.Sent != 1 || r.Schedule.Late != 1 {
+		t.Errorf("schedule sent %d late %d, want the one poll sent and late", r.Schedule.Sent, r.Schedule.Late)
+	}
+	if got := time.Duration(r.Commands["getmessages"].Latency.Max); got < 349*time.Millisecond || got > 351*time.Millisecond {
+		t.Errorf("getmessages latency %s, want 350ms: from when it was due", got)
+	}
+	if got := time.Duration(r.Commands["ackmessages"].Latency.Max); got > 51*time.Millisecond {
+		t.Errorf("ackmessages latency %s, want its own 50ms: an ack is not scheduled", got)
+	}
+	if got := time.Unix(0, s.lastPoll.Load()); !got.Equal(due.Add(300 * time.Millisecond)) {
+		t.Errorf("last completed poll began %s, want the poll's start", got)
+	}
+}
+
+// TestNotYetPolledIsPendingNotLost: recipients on a 30 s poll, a drain
+// phase the user bounded to 1 s: the invitations their recipients have not
+// polled for yet are pending, with the reason, and none is lost (the run
+// used to say "lost 60%").
+func TestNotYetPolledIsPendingNotLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 40, PollInterval: 30 * time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 40, RampUp: time.Second, Duration: 40 * time.Second,
+			PollInterval: 30 * time.Second, InviteRate: 6, DrainTimeout: time.Second, Seed: 5,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := r.Delivery
+		t.Logf("delivery %+v", *d)
+		if d.Pending == 0 || d.Lost != 0 {
+			t.Errorf("pending %d lost %d, want the not yet polled-for invitations pending, none lost", d.Pending, d.Lost)
+		}
+		if d.Accepted != d.Received+d.Pending+d.Lost {
+			t.Errorf("accepted %d != received %d + pending %d + lost %d", d.Accepted, d.Received, d.Pending, d.Lost)
+		}
+		if !strings.Contains(d.PendingReason, "drain phase ended before the recipients' next poll") || !strings.Contains(d.PendingReason, "30s") {
+			t.Errorf("pending reason %q, want the drain phase and the 30s poll interval named", d.PendingReason)
+		}
+		if got := time.Duration(r.Config.EffectivePollInterval); got != 30*time.Second {
+			t.Errorf("effective poll interval %s, want 30s", got)
+		}
+	})
+}
+
+// TestDrainWaitsForOneEffectivePoll: the server asks for a poll every
+// 150 s, longer than the default drain bound of 2 min; left to its
+// default, the drain phase waits the recipients' next poll, and every
+// invitation arrives, each measured as a delivery.
+func TestDrainWaitsForOneEffectivePoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 20, PollInterval: 150 * time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 20, RampUp: time.Second, Duration: 20 * time.Second,
+			PollInterval: 10 * time.Second, InviteRate: 6, Seed: 6,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := r.Delivery
+		if d.Accepted == 0 || d.Received != d.Accepted || d.Pending != 0 || d.Lost != 0 {
+			t.Errorf("delivery %+v: want every accepted invitation received after one effective poll", *d)
+		}
+		if got := time.Duration(d.DrainPhase); got < 2*time.Minute {
+			t.Errorf("drain phase %s, want past the 2 min default to reach the 150 s polls", got)
+		}
+		dl := r.Operations[opDeliver]
+		if dl == nil || dl.Requests != d.Received {
+			t.Fatalf("deliver operation %+v, want one per invitation received (%d)", dl, d.Received)
+		}
+		// Recipients poll every 150 s (±20% upwards only): a delivery takes
+		// up to that, and most take a good part of it.
+		if p99 := time.Duration(dl.Latency.P99); p99 < 30*time.Second || p99 > 181*time.Second {
+			t.Errorf("deliver p99 %s, want within one 150-180 s poll wait", p99)
+		}
+		th, err := ParseThreshold("p99{deliver}<200s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if crossed := Check(r, th); len(crossed) != 0 {
+			t.Errorf("p99{deliver}<200s crossed: %v", crossed)
+		}
+	})
+}
+
+// TestTrackerTellsLostFromPending: an accepted invitation whose recipient
+// completed a poll begun after the acceptance and never got it is lost;
+// one whose recipient has not polled since is pending; one received
+// before its sender learned of the acceptance is delivered in 0.
+func TestTrackerTellsLostFromPending(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	rec, err := NewRecorder(RecorderConfig{Start: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTracker(rec)
+	tr.created("lost", 1)
+	tr.created("pending", 2)
+	tr.created("early", 3)
+	tr.created("queued", 3)
+	tr.created("refused", 3)
+	tr.acceptedAt("lost", t0)
+	tr.acceptedAt("pending", t0)
+	tr.receivedAt("early", t0.Add(time.Second))
+	tr.acceptedAt("early", t0.Add(2*time.Second))
+	tr.drained("id-q", t0.Add(3*time.Second)) // the drain before the receipt
+	tr.queuedAs("queued", "id-q")
+	if got := tr.acceptedCount(); got != 4 {
+		t.Errorf("accepted %d, want 4 (refused is not)", got)
+	}
+	lost, pending := tr.unreceived(func(to int) time.Time {
+		switch to {
+		case 1:
+			return t0.Add(time.Second) // polled after the acceptance
+		case 2:
+			return t0.Add(-time.Second) // not since
+		}
+		return t0.Add(time.Hour)
+	})
+	// "queued" was accepted by the drain at t0+3s and recipient 3 polled
+	// after it: lost too.
+	if lost != 2 || pending != 1 {
+		t.Errorf("lost %d pending %d, want 2 and 1", lost, pending)
+	}
+	r, err := rec.Report(t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl := r.Operations[opDeliver]; dl == nil || dl.Requests != 1 || dl.Latency.Max != 0 {
+		t.Errorf("deliver %+v, want the early one, in 0", dl)
+	}
+}
+
+// TestSetupFailuresAreCounted: users that do not exist cannot log in: the
+// report counts them with the server's code and message, says so first,
+// and a run in which no client started at all is an error (the CLI's exit
+// 3), with the report.
+func TestSetupFailuresAreCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 10, PollInterval: time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 15, RampUp: time.Second, Duration: 5 * time.Second,
+			PollInterval: time.Second, InviteRate: -1, DrainTimeout: time.Second, Seed: 7,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := r.Setup
+		if st == nil || st.Started != 10 || st.Failed != 5 || len(st.Failures) != 1 {
+			t.Fatalf("setup %+v, want 10 started and 5 failed for one reason", st)
+		}
+		f := st.Failures[0]
+		if f.Step != "loginuser" || f.Class != ClassException || f.Primary == 0 || f.Count != 5 || f.Message == "" {
+			t.Errorf("failure %+v, want loginuser's exception with its code and message, 5 times", f)
+		}
+		if w := st.Warning(); !strings.Contains(w, "5 of 15 clients never started") {
+			t.Errorf("warning %q", w)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 10, PollInterval: time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 10, Password: "not-the-password", RampUp: time.Second, Duration: 5 * time.Second,
+			PollInterval: time.Second, InviteRate: -1, DrainTimeout: time.Second, Seed: 7,
+		})
+		if !errors.Is(err, ErrNoClientStarted) {
+			t.Fatalf("err %v, want ErrNoClientStarted", err)
+		}
+		if r == nil || r.Setup == nil || r.Setup.Failed != 10 {
+			t.Fatalf("report %+v: want it, with 10 failed starts", r)
+		}
+	})
+}
+
+// TestSaturatedGeneratorIsFlagged: a generator that used 95% of its cores
+// for a window is saturated, says so, and a quiet one is not; without a
+// CPU clock nothing is claimed.
+func TestSaturatedGeneratorIsFlagged(t *testing.T) {
+	run := func(cpuPerSecond time.Duration, lat float64) *GeneratorStats {
+		var cpu time.Duration
+		m := newSelfMeter(func() time.Duration { return cpu })
+		m.cores = 2
+		var counts uint64
+		m.sched = func() *metrics.Float64Histogram {
+			// Every reading adds 100 waits of lat seconds.
+			counts += 100
+			return &metrics.Float64Histogram{Buckets: []float64{0, lat / 2, lat, 10}, Counts: []uint64{0, counts, 0}}
+		}
+		t0 := time.Unix(1_700_000_000, 0)
+		m.begin(t0)
+		for i := 1; i <= 30; i++ {
+			cpu += cpuPerSecond
+			m.tick(t0.Add(time.Duration(i) * time.Second))
+		}
+		return m.stats(t0.Add(30*time.Second), 1000, true)
+	}
+	hot := run(1900*time.Millisecond, 0.0001)
+	if !hot.Saturated || hot.PeakCPUShare < 0.94 || hot.CPUSeconds < 56 || hot.Cores != 2 {
+		t.Errorf("1.9 CPU-seconds a second on 2 cores: %+v, want saturated at 95%%", hot)
+	}
+	if w := hot.Warning(); !strings.HasPrefix(w, "WARNING:") || !strings.Contains(w, "95%") || !strings.Contains(w, "embedded cluster") {
+		t.Errorf("warning %q", w)
+	}
+	if got := hot.CPUPerRequestUs; got < 56_000 || got > 58_000 {
+		t.Errorf("CPU per request %.0f µs, want 57 s over 1000 requests", got)
+	}
+	cool := run(200*time.Millisecond, 0.0001)
+	if cool.Saturated || cool.Warning() != "" {
+		t.Errorf("10%% CPU: %+v, want not saturated", cool)
+	}
+	waiting := run(200*time.Millisecond, 0.05)
+	if !waiting.Saturated || !strings.Contains(waiting.Reason, "waited") {
+		t.Errorf("goroutines waiting 50 ms for a core: %+v, want saturated", waiting)
+	}
+	var m selfMeter
+	m.begin(time.Now())
+	if g := m.stats(time.Now().Add(time.Second), 10, false); g.Measured || g.Saturated {
+		t.Errorf("no CPU clock: %+v, want nothing claimed", g)
+	}
+}
