@@ -64,6 +64,7 @@ type engine struct {
 	invites     sync.WaitGroup // the closed model's invitation timers and sends
 	firstSim    chan struct{}  // closed when the first client exists
 	outboxDir   string         // with Config.OutboxDir: the run's directory of outbox files
+	files       filePlan       // how the run fits under the open-file limit
 }
 
 func (e *engine) setup() error {
@@ -86,31 +87,41 @@ func (e *engine) setup() error {
 		}
 		e.cluster, e.urls = c, c.URLs()
 	}
-	// A client holds about one connection at a time, and up to one idle
-	// connection per endpoint it rotates over; the embedded cluster holds
-	// the other end of each in this process too. A durable outbox holds
-	// up to sqlite.MaxOpenFiles files, at least its database and WAL
-	// files once for its pool and once for its drain, its shared-memory
-	// and its lock file. Raise the limit towards the larger figures, and
-	// refuse to start below the smaller ones.
-	perProcess := uint64(1)
+	// Fit the connections and the outboxes under the open-file limit
+	// (planFiles). The embedded cluster holds the other end of each
+	// connection in this process too.
+	needs := fileNeeds{
+		clients:       uint64(e.owned()),
+		endpoints:     uint64(min(len(e.urls)+len(e.cfg.BackupURLs), 4)),
+		perConn:       1,
+		connPerClient: e.cfg.ConnPerClient,
+	}
 	if e.cluster != nil {
-		perProcess = 2
+		needs.perConn = 2
 	}
-	var outboxMost, outboxLeast uint64
 	if e.cfg.OutboxDir != "" {
-		outboxMost, outboxLeast = sqlite.MaxOpenFiles, 6
+		needs.outboxMost = sqlite.MaxOpenFiles
 	}
-	owned := uint64(e.owned())
-	endpoints := uint64(min(len(e.urls)+len(e.cfg.BackupURLs), 4))
-	if err := raiseOpenFileLimit(256+owned*(endpoints*perProcess+outboxMost), 256+owned*(perProcess+outboxLeast)); err != nil {
+	_, hard, err := openFileLimit()
+	if err != nil {
 		return err
 	}
+	plan, err := planFiles(hard, needs)
+	if err != nil {
+		return err
+	}
+	if plan.soft > 0 {
+		if err := raiseOpenFiles(plan.soft); err != nil {
+			return err
+		}
+	}
+	e.files = plan
 	if err := e.makeOutboxDir(); err != nil {
 		return err
 	}
 	if !e.cfg.ConnPerClient {
 		e.shared = newTransport(e.owned(), e.tls())
+		e.shared.MaxConnsPerHost = plan.sharedConns
 	}
 	return nil
 }
@@ -284,6 +295,8 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 		attempts += p.Attempts
 	}
 	report.Generator = e.meter.stats(end, attempts, e.cluster != nil && e.cfg.memCluster == nil)
+	report.Generator.OpenFileLimit = e.files.hard
+	report.Generator.SharedConnLimit = e.files.sharedConns
 	report.Setup = e.setupLog.stats(len(e.owners))
 	// An interrupted run in which no client had tried yet is not a failure
 	// to start.
@@ -332,7 +345,9 @@ func (e *engine) sampleLoop(ctx context.Context, start time.Time) {
 	for sleepCtx(ctx, time.Until(next)) == nil {
 		now := time.Now()
 		e.sample(now)
-		share := e.meter.tick(now)
+		// After the sample, which takes a while with many clients: the CPU
+		// time and the clock are read together.
+		share := e.meter.tick(time.Now())
 		if e.cfg.Progress != nil {
 			l := e.rec.Live(now)
 			l.CPUShare = share

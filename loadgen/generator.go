@@ -65,6 +65,13 @@ type GeneratorStats struct {
 	// CPUPerRequest is CPUSeconds over the requests put on the wire
 	// (attempts), in microseconds; 0 when none were counted.
 	CPUPerRequestUs float64 `json:"cpu_per_request_us,omitzero"`
+	// OpenFileLimit is the process's hard limit on open files (0: none
+	// known); SharedConnLimit the connections per endpoint the shared pool
+	// was held to so that the run fits under it (0: no cap). A request
+	// waits for a connection past that cap, which only a cluster holding
+	// thousands of requests at once (a hang) makes it do.
+	OpenFileLimit   uint64 `json:"open_file_limit,omitzero"`
+	SharedConnLimit int    `json:"shared_conn_limit,omitzero"`
 }
 
 // Warning returns the line a report leads with when the generator was

@@ -66,7 +66,15 @@ const (
 	ClassException = "exception" // a protocol exception reply (the server was reachable)
 	ClassOffline   = "offline"   // failed at once because the client was Red
 	ClassCanceled  = "canceled"  // the run ended before the reply
-	ClassOther     = "other"     // anything else
+	// ClassUnavailable: the client had no endpoint it could try (all
+	// ejected or holding a Retry-After); ClassRetryBudget: its retry
+	// budget was spent.
+	ClassUnavailable = "unavailable"
+	ClassRetryBudget = "retry-budget"
+	// ClassOpenFiles: the generator ran out of file descriptors, its
+	// own limit and not the server's.
+	ClassOpenFiles = "open-files"
+	ClassOther     = "other" // anything else
 )
 
 // Outcome says how one operation ended. The zero value is a success at an

@@ -2,5 +2,8 @@
 
 package loadgen
 
-// raiseOpenFileLimit does nothing where there is no RLIMIT_NOFILE.
-func raiseOpenFileLimit(_, _ uint64) error { return nil }
+// openFileLimit reports no limit where there is no RLIMIT_NOFILE.
+func openFileLimit() (soft, hard uint64, err error) { return 0, 0, nil }
+
+// raiseOpenFiles does nothing where there is no RLIMIT_NOFILE.
+func raiseOpenFiles(uint64) error { return nil }

@@ -7,24 +7,28 @@ import (
 	"syscall"
 )
 
-// raiseOpenFileLimit raises the soft limit on open files towards want, as
-// far as the hard limit allows, and fails clearly when the hard limit is
-// below required, the least the run can work with.
-func raiseOpenFileLimit(want, required uint64) error {
+// openFileLimit returns the soft and hard limits on open files.
+func openFileLimit() (soft, hard uint64, err error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, 0, fmt.Errorf("loadgen: read the open-file limit: %w", err)
+	}
+	return uint64(lim.Cur), uint64(lim.Max), nil
+}
+
+// raiseOpenFiles raises the soft limit on open files to n, which is at
+// most the hard limit.
+func raiseOpenFiles(n uint64) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return fmt.Errorf("loadgen: read the open-file limit: %w", err)
 	}
-	if lim.Max < required {
-		return fmt.Errorf("loadgen: the run needs at least %d open files but the hard limit is %d: raise it (ulimit -Hn, or LimitNOFILE= for a service) or run fewer clients per process (--shard)", required, lim.Max)
-	}
-	want = min(max(want, required), lim.Max)
-	if lim.Cur >= want {
+	if uint64(lim.Cur) >= n {
 		return nil
 	}
-	lim.Cur = want
+	lim.Cur = n
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("loadgen: raise the open-file limit to %d: %w", want, err)
+		return fmt.Errorf("loadgen: raise the open-file limit to %d: %w", n, err)
 	}
 	return nil
 }

@@ -185,6 +185,7 @@ func (e *engine) newSim(idx int) (*sim, error) {
 		rt = e.cfg.memCluster.Transport()
 	case e.cfg.ConnPerClient:
 		s.trans = newTransport(2, e.tls())
+		s.trans.MaxIdleConns = e.files.idlePerClient
 		rt = s.trans
 	}
 	c, err := client.New(client.Config{
@@ -439,8 +440,14 @@ func classify(err error) string {
 	var he *client.HTTPError
 	var ne net.Error
 	switch {
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return ClassOpenFiles
 	case errors.Is(err, client.ErrOffline):
 		return ClassOffline
+	case errors.Is(err, client.ErrRetryBudget):
+		return ClassRetryBudget
+	case errors.Is(err, client.ErrUnavailable):
+		return ClassUnavailable
 	case errors.Is(err, context.Canceled):
 		return ClassCanceled
 	case errors.As(err, &se):
