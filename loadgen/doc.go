@@ -10,7 +10,27 @@
 // regsim cluster whose faults it switches for Config.Outages. It samples
 // the fleet's Green/Red state and outbox depth once a second, waits in a
 // bounded drain phase for queued invitations to arrive, and returns a
-// Report:
+// Report. Its figures say when they cannot be trusted, in the report's
+// first lines (Report.Warnings):
+//
+//   - Every timed action of a simulated client (its polls and health
+//     probes, client.CallInfo.Due, and its invitations) goes through the
+//     schedule: its lag is recorded and its latency counts from when it was
+//     due, so a generator too busy to keep time shows in the figures.
+//   - The generator measures itself (GeneratorStats: its CPU share of the
+//     cores it may use, the scheduler's latency) and flags a saturated run.
+//   - Each invitation is followed from the server's acceptance to its
+//     receipt (the user operation "deliver"); one not received is lost only
+//     when its recipient completed a poll begun after the acceptance, and
+//     pending otherwise.
+//   - Clients that could not log in or register are counted with the
+//     server's reasons (SetupStats); a run in which none started returns
+//     ErrNoClientStarted with its report.
+//
+// The run fits its connections under the process's open-file limit: the
+// fleet shares one pool by default, capped to what the limit leaves.
+//
+// A run:
 //
 //	report, err := loadgen.Run(ctx, loadgen.Config{
 //		Clients:  2000,
