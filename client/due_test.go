@@ -103,3 +103,43 @@ func TestPollsSayWhenTheyWereDue(t *testing.T) {
 		}
 	})
 }
+
+// A background health probe of an ejected endpoint is the client's own
+// timed action too: OnCall says when it was due, and a probe the
+// application asks for (Probe) says nothing.
+func TestHealthProbesSayWhenTheyWereDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 3)
+		rw := newRewrite(cl.Transport())
+		var log callLog
+		cfg := testConfig(cl, rw)
+		cfg.OnCall = log.add
+		c := newClient(t, cfg)
+		setup(t, c)
+		rw.set(hostOf(cl.URLs()[1]), refused)
+		for range 120 {
+			if _, err := c.GetSettings(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		probes := log.of("healthz")
+		if len(probes) == 0 {
+			t.Fatal("no background probe of the refused endpoint in a minute")
+		}
+		for i, ci := range probes {
+			if ci.Due.IsZero() || !ci.Start.Equal(ci.Due) {
+				t.Errorf("probe %d: due %v, started %v; want due set, and started then", i, ci.Due, ci.Start)
+			}
+		}
+		n := len(probes)
+		if err := c.Probe(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, ci := range log.of("healthz")[n:] {
+			if !ci.Due.IsZero() {
+				t.Errorf("the application's Probe reported Due %v, want zero", ci.Due)
+			}
+		}
+	})
+}
