@@ -35,6 +35,11 @@ func Merge(reports ...*Report) (*Report, error) {
 		if err := checkVersion(r.Version, "report "+strconv.Itoa(i)+": "); err != nil {
 			return nil, err
 		}
+		if r.Version != first.Version {
+			return nil, fmt.Errorf("%w: report %d is of version %d (latencies up to %s), report 0 of version %d (up to %s): "+
+				"merge the reports of one loadgen version (rerun the older shards with this build)",
+				ErrIncompatible, i, r.Version, usDur(settingsOf(r.Version).Highest), first.Version, usDur(settingsOf(first.Version).Highest))
+		}
 		if r.Settings != first.Settings {
 			return nil, fmt.Errorf("%w: report %d has histogram settings %+v, report 0 %+v",
 				ErrIncompatible, i, r.Settings, first.Settings)
@@ -57,7 +62,7 @@ func Merge(reports ...*Report) (*Report, error) {
 
 	cmdHists := make(map[string]*hdr.Histogram)
 	opHists := make(map[string]*hdr.Histogram)
-	lag := newHistogram()
+	lag := first.Settings.histogram()
 	var delivery *Delivery
 	for i, r := range reports {
 		what := "report " + strconv.Itoa(i)
@@ -169,7 +174,7 @@ func mergeStats(r *Report, prefix string, src, dst map[string]*CommandStats, his
 		if sum == nil {
 			sum = &CommandStats{}
 			dst[name] = sum
-			hists[name] = newHistogram()
+			hists[name] = r.Settings.histogram()
 		}
 		if dropped := hists[name].Merge(h); dropped != 0 {
 			return fmt.Errorf("%w: %s%s: %d values out of range", ErrIncompatible, prefix, name, dropped)
@@ -242,7 +247,7 @@ func mergeSeries(reports []*Report) (Series, error) {
 					return Series{}, err
 				}
 				if hists[off+i] == nil {
-					hists[off+i] = newPacked()
+					hists[off+i] = r.Settings.packed()
 				}
 				if dropped := hists[off+i].Merge(h); dropped != 0 {
 					return Series{}, fmt.Errorf("%w: report %d: second %d: %d values out of range", ErrIncompatible, ri, i, dropped)

@@ -185,7 +185,7 @@ func TestMergeRejects(t *testing.T) {
 	v1 := rep()
 	v1.Version = 1
 	if _, err := Merge(rep(), v1); !errors.Is(err, ErrIncompatible) ||
-		!strings.Contains(err.Error(), "report 1: version 1, this build reads version 2") {
+		!strings.Contains(err.Error(), "report 1: version 1, this build reads versions 2 to 3") {
 		t.Errorf("other version: %v", err)
 	}
 	if _, err := Merge(v1, v1); !errors.Is(err, ErrIncompatible) {

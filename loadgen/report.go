@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -13,12 +14,24 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// ReportVersion is the version of the Report format this package writes and
-// reads. ReadReport and Merge refuse reports of other versions. Version 1
-// counted the user operation "invite" among the commands, and so its calls
-// twice in the totals; version 2 keeps operations apart in
-// Report.Operations.
-const ReportVersion = 2
+// ReportVersion is the version of the Report format this package writes.
+// Version 1 counted the user operation "invite" among the commands, and so
+// its calls twice in the totals; version 2 keeps operations apart in
+// Report.Operations; version 3 writes every Duration as a number of seconds
+// and records latencies up to an hour (HistogramHighest) instead of 60 s.
+//
+// ReadReport reads versions 2 and 3; a version 2 report keeps its Version
+// and its own histogram settings (up to 60 s), and so renders and checks
+// against thresholds as it was, but Merge refuses to merge it with a
+// version 3 report, whose histograms have another geometry.
+const ReportVersion = 3
+
+// oldestReadable is the oldest report version ReadReport reads.
+const oldestReadable = 2
+
+// v2Highest is the highest trackable value of the histograms of version 2
+// reports: 60 s, in µs.
+const v2Highest = 60_000_000
 
 // Windows the outage figures look at, unless FigureOptions say otherwise.
 const (
@@ -40,20 +53,29 @@ var (
 	ErrIncompatible = errors.New("loadgen: incompatible reports")
 )
 
-// Duration is a time.Duration that encodes in JSON as a Go duration string
-// ("1.5s"); it decodes from such a string or from a number of nanoseconds.
+// Duration is a time.Duration that encodes in JSON as a number of seconds
+// (0.000289 for 289µs), which any JSON reader understands. It decodes from
+// such a number or from a Go duration string ("289µs"), the form version 2
+// reports wrote.
 type Duration time.Duration
 
 // String returns d as time.Duration formats it.
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// MarshalJSON implements json.Marshaler.
+// Seconds returns d as a number of seconds.
+func (d Duration) Seconds() float64 { return time.Duration(d).Seconds() }
+
+// MarshalJSON implements json.Marshaler: the number of seconds, exact to the
+// nanosecond, without an exponent.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return strconv.AppendQuote(nil, time.Duration(d).String()), nil
+	return strconv.AppendFloat(nil, time.Duration(d).Seconds(), 'f', -1, 64), nil
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // as encoding/json does for other types
+	}
 	if len(b) > 0 && b[0] == '"' {
 		s, err := strconv.Unquote(string(b))
 		if err != nil {
@@ -66,11 +88,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		*d = Duration(v)
 		return nil
 	}
-	v, err := strconv.ParseInt(string(b), 10, 64)
+	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
-		return fmt.Errorf("duration %s is neither a duration string nor nanoseconds", b)
+		return fmt.Errorf("duration %s is neither a number of seconds nor a duration string", b)
 	}
-	*d = Duration(v)
+	ns := math.Round(v * float64(time.Second))
+	if math.IsNaN(ns) || ns >= math.MaxInt64 || ns < math.MinInt64 {
+		return fmt.Errorf("duration %s seconds is out of range", b)
+	}
+	*d = Duration(ns)
 	return nil
 }
 
@@ -87,6 +113,25 @@ type HistogramSettings struct {
 // DefaultHistogramSettings returns the settings every Recorder uses.
 func DefaultHistogramSettings() HistogramSettings {
 	return HistogramSettings{Lowest: HistogramLowest, Highest: HistogramHighest, Digits: HistogramDigits, SeriesDigits: SeriesDigits}
+}
+
+// settingsOf returns the histogram settings of reports of version v.
+func settingsOf(v int) HistogramSettings {
+	s := DefaultHistogramSettings()
+	if v == 2 {
+		s.Highest = v2Highest
+	}
+	return s
+}
+
+// histogram returns an empty histogram of settings s.
+func (s HistogramSettings) histogram() *hdr.Histogram {
+	return hdr.New(s.Lowest, s.Highest, s.Digits)
+}
+
+// packed returns an empty per-second histogram of settings s.
+func (s HistogramSettings) packed() *hdr.PackedHistogram {
+	return hdr.NewPacked(s.Lowest, s.Highest, s.SeriesDigits)
 }
 
 // RunConfig is the configuration of the run a report describes, as the
@@ -330,11 +375,11 @@ func (r *Report) Histogram(cmd string) (*hdr.Histogram, error) {
 	if cmd != "" {
 		c, kind := r.named(cmd)
 		if c == nil {
-			return newHistogram(), nil
+			return r.Settings.histogram(), nil
 		}
 		return r.decode(c.Hist, kind+" "+cmd)
 	}
-	all := newHistogram()
+	all := r.Settings.histogram()
 	for _, name := range r.CommandNames() {
 		h, err := r.decode(r.Commands[name].Hist, "command "+name)
 		if err != nil {
@@ -349,7 +394,7 @@ func (r *Report) Histogram(cmd string) (*hdr.Histogram, error) {
 // the report's settings.
 func (r *Report) decode(enc, what string) (*hdr.Histogram, error) {
 	if enc == "" {
-		return newHistogram(), nil
+		return r.Settings.histogram(), nil
 	}
 	h, err := hdr.Decode([]byte(enc))
 	if err != nil {
@@ -364,7 +409,7 @@ func (r *Report) decode(enc, what string) (*hdr.Histogram, error) {
 // decodePacked is decode for the per-second histograms.
 func (r *Report) decodePacked(enc, what string) (*hdr.PackedHistogram, error) {
 	if enc == "" {
-		return newPacked(), nil
+		return r.Settings.packed(), nil
 	}
 	h, err := hdr.DecodePacked([]byte(enc))
 	if err != nil {
@@ -391,7 +436,7 @@ func (r *Report) checkGeometry(what string, lo, hi, digits int64, wantDigits int
 // already in r.Outages. Merge calls it; call it after changing the
 // histograms or the series by hand.
 func (r *Report) Recompute() error {
-	all := newHistogram()
+	all := r.Settings.histogram()
 	r.Requests, r.Errors = 0, 0
 	for _, name := range r.CommandNames() {
 		c := r.Commands[name]
@@ -465,8 +510,8 @@ func (r *Report) Validate() error {
 	if err := checkVersion(r.Version, ""); err != nil {
 		return err
 	}
-	if r.Settings != DefaultHistogramSettings() {
-		return fmt.Errorf("%w: histogram settings %+v, this build records %+v", ErrIncompatible, r.Settings, DefaultHistogramSettings())
+	if want := settingsOf(r.Version); r.Settings != want {
+		return fmt.Errorf("%w: histogram settings %+v, version %d reports have %+v", ErrIncompatible, r.Settings, r.Version, want)
 	}
 	for name, c := range r.Commands {
 		if c == nil {
@@ -498,21 +543,22 @@ func (r *Report) Validate() error {
 	return nil
 }
 
-// checkVersion returns nil for ReportVersion, else an error wrapping
-// ErrIncompatible that says which loadgen can read the report; what
-// ("report 1: ") prefixes the version in the message.
+// checkVersion returns nil for the versions this build reads (2 and
+// ReportVersion), else an error wrapping ErrIncompatible that says which
+// loadgen can read the report; what ("report 1: ") prefixes the version in
+// the message.
 func checkVersion(v int, what string) error {
 	switch {
-	case v == ReportVersion:
+	case v >= oldestReadable && v <= ReportVersion:
 		return nil
 	case v <= 0:
-		return fmt.Errorf("%w: %sno version, this build reads version %d (is it a loadgen report?)", ErrIncompatible, what, ReportVersion)
+		return fmt.Errorf("%w: %sno version, this build reads versions %d to %d (is it a loadgen report?)", ErrIncompatible, what, oldestReadable, ReportVersion)
 	case v == 1:
-		return fmt.Errorf("%w: %sversion 1, this build reads version %d only "+
+		return fmt.Errorf("%w: %sversion 1, this build reads versions %d to %d only "+
 			"(version 1 counted each invitation twice, as the operation invite and the call sendinvitation; "+
-			"rerun with this build, or read it with the loadgen that wrote it)", ErrIncompatible, what, ReportVersion)
-	case v < ReportVersion:
-		return fmt.Errorf("%w: %sversion %d, this build reads version %d only (rerun with this build)", ErrIncompatible, what, v, ReportVersion)
+			"rerun with this build, or read it with the loadgen that wrote it)", ErrIncompatible, what, oldestReadable, ReportVersion)
+	case v < oldestReadable:
+		return fmt.Errorf("%w: %sversion %d, this build reads versions %d to %d only (rerun with this build)", ErrIncompatible, what, v, oldestReadable, ReportVersion)
 	default:
 		return fmt.Errorf("%w: %sversion %d is newer than this build's version %d (use the loadgen that wrote it)", ErrIncompatible, what, v, ReportVersion)
 	}
