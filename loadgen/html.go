@@ -41,6 +41,8 @@ const (
 
 type htmlData struct {
 	R        *Report
+	Merged   string // "merged from 1 of 2 shards", "" for one process
+	Partial  string // "partial: shard 1/2 missing", "" when complete
 	Title    string
 	Target   string
 	Model    string
@@ -111,6 +113,12 @@ func newHTMLData(r *Report) *htmlData {
 	}
 	if len(r.Config.URLs) > 0 {
 		d.Target = strings.Join(r.Config.URLs, ", ")
+	}
+	if len(r.Shards) > 0 {
+		d.Merged = mergedFrom(r)
+	}
+	if r.Partial() {
+		d.Partial = partialLine(r)
 	}
 	l := r.Total
 	dur := func(v Duration) string { return fmtDur(time.Duration(v)) }
@@ -333,18 +341,20 @@ td, th { padding: .2em .8em; text-align: right; border-bottom: 1px solid #ddd; }
 td:first-child, th:first-child { text-align: left; }
 .kv td:first-child { color: #555; }
 svg { display: block; margin: .5em 0; }
+.warn { background: #fdecea; border-left: 4px solid #d62728; padding: .5em .8em; }
 svg text { font: 12px system-ui, sans-serif; fill: #333; }
 </style>
 </head>
 <body>
 <h1>{{.Title}}</h1>
+{{with .Partial}}<p class="warn" id="partial"><strong>{{.}}</strong>: the figures are those of the shards merged only.</p>{{end}}
 <table class="kv">
 <tr><td>target</td><td>{{.Target}}</td></tr>
 <tr><td>model</td><td>{{.Model}}</td></tr>
 <tr><td>clients</td><td>{{.R.Config.Clients}}</td></tr>
 <tr><td>elapsed</td><td>{{.Elapsed}}</td></tr>
 {{- with .R.Config.Shard}}<tr><td>shard</td><td>{{.}}</td></tr>{{end}}
-{{- with .R.Shards}}<tr><td>merged shards</td><td>{{len .}}</td></tr>{{end}}
+{{- with .Merged}}<tr><td>shards</td><td>{{.}}</td></tr>{{end}}
 <tr><td>requests</td><td>{{.R.Requests}}</td></tr>
 <tr><td>errors</td><td>{{.R.Errors}} ({{.ErrPct}})</td></tr>
 </table>

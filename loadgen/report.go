@@ -308,9 +308,17 @@ type Report struct {
 	Config   RunConfig         `json:"config"`    // set by the engine
 	// Shards lists the shards merged into this report; empty for a report
 	// of a single process.
-	Shards []string  `json:"shards,omitempty"`
-	Start  time.Time `json:"start"` // the run's start (the Recorder's)
-	End    time.Time `json:"end"`   // and end
+	Shards []string `json:"shards,omitempty"`
+	// MissingShards lists the shards ("1/2") of the run that were not
+	// merged into this report: the figures are those of the other shards
+	// only. Empty for a complete run; see Partial.
+	MissingShards []string `json:"missing_shards,omitempty"`
+	// Source says where the report was read from (a file name), for
+	// messages; the caller sets it, and it is not written.
+	Source string `json:"-"`
+
+	Start time.Time `json:"start"` // the run's start (the Recorder's)
+	End   time.Time `json:"end"`   // and end
 
 	Total    Latency                  `json:"total"`            // latency of all commands
 	Requests int64                    `json:"requests"`         // command calls recorded (operations not included)
@@ -328,6 +336,10 @@ type Report struct {
 	Outages    []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage
 	Delivery   *Delivery                `json:"delivery,omitempty"`        // set by the engine; nil when not counted
 }
+
+// Partial reports whether r is a merge of only some of the shards of its
+// run (MissingShards lists the others).
+func (r *Report) Partial() bool { return len(r.MissingShards) > 0 }
 
 // Elapsed returns the length of the run.
 func (r *Report) Elapsed() time.Duration { return r.End.Sub(r.Start) }

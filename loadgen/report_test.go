@@ -311,6 +311,7 @@ func TestReadReportVersion2(t *testing.T) {
 	if err != nil || back.Version != 2 || back.Total != r.Total {
 		t.Errorf("version 2 report written again and read back: %v, %+v", err, back)
 	}
+	r.Config.Shard, back.Config.Shard = "0/2", "1/2" // two halves of one run
 	if m, err := Merge(r, back); err != nil || m.Requests != 1200 || m.Version != 2 {
 		t.Errorf("Merge of two version 2 reports: %v", err)
 	}

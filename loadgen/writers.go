@@ -75,7 +75,10 @@ func TextReporter(r *Report) Reporter {
 			p("  shard %s", r.Config.Shard)
 		}
 		if len(r.Shards) > 0 {
-			p("  merged from %d shards", len(r.Shards))
+			p("  %s", mergedFrom(r))
+		}
+		if r.Partial() {
+			p("  %s", partialLine(r))
 		}
 		p("\n")
 		target := "embedded cluster"
@@ -177,6 +180,24 @@ func TextReporter(r *Report) Reporter {
 		}
 		return bw.Flush()
 	}
+}
+
+// mergedFrom says how many shards a merged report holds.
+func mergedFrom(r *Report) string {
+	if r.Partial() {
+		return fmt.Sprintf("merged from %d of %d shards", len(r.Shards), len(r.Shards)+len(r.MissingShards))
+	}
+	return fmt.Sprintf("merged from %d shards", len(r.Shards))
+}
+
+// partialLine says which shards a partial report lacks: "partial: shard
+// 1/2 missing".
+func partialLine(r *Report) string {
+	noun := "shard"
+	if len(r.MissingShards) > 1 {
+		noun = "shards"
+	}
+	return "partial: " + noun + " " + strings.Join(r.MissingShards, ", ") + " missing"
 }
 
 func modelOf(c RunConfig) string {

@@ -299,6 +299,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return usageError{fmt.Errorf("merge: %s: %w", path, err)}
 		}
+		r.Source = path
 		reports = append(reports, r)
 	}
 	merged, err := loadgen.Merge(reports...)
