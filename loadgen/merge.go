@@ -440,13 +440,17 @@ func configDiff(a, b RunConfig) (field, va, vb string, ok bool) {
 	return "", "", "", true
 }
 
-// mergeOutages returns the outages of the reports, one per outage string,
-// spanning the earliest start to the latest end the shards saw for it. The
-// figures are left to Recompute.
+// mergeOutages returns the declared outages of the reports, one per outage
+// string, spanning the earliest start to the latest end the shards saw for
+// it. The figures are left to Recompute, which also detects outages again
+// from the merged gauges: the shards' detected outages are left out.
 func mergeOutages(reports []*Report) []OutageFigures {
 	var out []OutageFigures
 	for _, r := range reports {
 		for _, o := range r.Outages {
+			if o.Detected {
+				continue
+			}
 			i := slices.IndexFunc(out, func(f OutageFigures) bool { return f.Outage == o.Outage })
 			if i < 0 {
 				out = append(out, OutageFigures{Outage: o.Outage, Start: o.Start, End: o.End})

@@ -142,6 +142,7 @@ type RunConfig struct {
 	DurableOutbox bool     `json:"durable_outbox,omitzero"`  // each client a SQLite outbox (Config.OutboxDir)
 	Naive         bool     `json:"naive,omitzero"`           // jitter and spread off
 	Outages       []string `json:"outages,omitempty"`        // as ParseOutage reads them
+	OutageWindows []string `json:"outage_windows,omitempty"` // declared for an external cluster, as ParseWindow reads them
 	Shard         string   `json:"shard,omitempty"`          // "i/n", "" for the whole fleet
 	Seed          int64    `json:"seed,omitzero"`            // of the run's random choices
 }
@@ -292,8 +293,11 @@ type Report struct {
 	Endpoints  map[string]EndpointStats `json:"endpoints,omitempty"`       // by endpoint URL
 	Schedule   Schedule                 `json:"schedule"`                  // how sends kept to their intended times
 	Series     Series                   `json:"series"`                    // the per-second record
-	Outages    []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage
-	Delivery   *Delivery                `json:"delivery,omitempty"`        // set by the engine; nil when not counted
+	Outages    []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage and AddWindow, or detected
+	// ErrorSplit splits the requests and errors between the outages and the
+	// steady state; nil when the report has no outage.
+	ErrorSplit *ErrorSplit `json:"error_split,omitempty"`
+	Delivery   *Delivery   `json:"delivery,omitempty"` // set by the engine; nil when not counted
 }
 
 // Partial reports whether r is a merge of only some of the shards of its
@@ -448,11 +452,36 @@ func (r *Report) Recompute() error {
 			p.Max = Duration(usDur(h.Max()))
 		}
 	}
-	opt := r.figureOptions()
-	for i, o := range r.Outages {
-		r.Outages[i] = Figures(r.Series, o.Outage, o.Start, o.End, opt)
-	}
+	r.UpdateOutages()
 	return nil
+}
+
+// UpdateOutages computes again the figures of every declared outage in
+// r.Outages (faults of the embedded cluster, windows declared for an
+// external one) from the series, replaces the detected ones by those
+// DetectOutages finds now outside the declared ones (an outage is not
+// detected again where a declared one, or its recovery until 99% Green,
+// overlaps it), and splits the requests and errors inside and outside the
+// outage windows (ErrorSplit). Recompute, AddOutageAt and AddWindow call it;
+// call it after changing r.Config, whose RampUp places the steady windows.
+func (r *Report) UpdateOutages() {
+	opt := r.figureOptions()
+	var declared []OutageFigures
+	for _, o := range r.Outages {
+		if !o.Detected {
+			declared = append(declared, Figures(r.Series, o.Outage, o.Start, o.End, opt))
+		}
+	}
+	all := declared
+	for _, d := range DetectOutages(r.Series, opt) {
+		if !slices.ContainsFunc(declared, func(o OutageFigures) bool {
+			return d.Start.Before(o.recovered(r.Series)) && o.Start.Before(d.End)
+		}) {
+			all = append(all, d)
+		}
+	}
+	r.Outages = all
+	r.ErrorSplit = splitErrors(r.Series, r.Outages)
 }
 
 // AddOutage adds the figures of outage o, whose At is counted from r.Start,
@@ -465,10 +494,32 @@ func (r *Report) AddOutage(o Outage) {
 // AddOutageAt is AddOutage with the times the fault was really switched on
 // and off, which a busy machine can make later than planned.
 func (r *Report) AddOutageAt(o Outage, start, end time.Time) {
-	r.Outages = append(r.Outages, Figures(r.Series, o.String(), start, end, r.figureOptions()))
+	r.Outages = append(r.Outages, OutageFigures{Outage: o.String(), Start: start, End: end})
 	if !slices.Contains(r.Config.Outages, o.String()) {
 		r.Config.Outages = append(r.Config.Outages, o.String())
 	}
+	r.UpdateOutages()
+}
+
+// AddWindow adds the figures of the outage an external cluster had in
+// window w, counted from r.Start, to r.Outages, and adds w to
+// r.Config.OutageWindows if it is not there yet. A window that begins at or
+// after r.End (a run stopped early) is left out; one that ends after r.End
+// is cut there.
+func (r *Report) AddWindow(w Window) {
+	start := r.Start.Add(w.At)
+	if !start.Before(r.End) {
+		return
+	}
+	end := start.Add(w.Duration)
+	if end.After(r.End) {
+		end = r.End
+	}
+	r.Outages = append(r.Outages, OutageFigures{Outage: w.String(), Start: start, End: end})
+	if !slices.Contains(r.Config.OutageWindows, w.String()) {
+		r.Config.OutageWindows = append(r.Config.OutageWindows, w.String())
+	}
+	r.UpdateOutages()
 }
 
 func (r *Report) figureOptions() FigureOptions {

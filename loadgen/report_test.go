@@ -56,11 +56,18 @@ func TestFigures(t *testing.T) {
 		Green50: durPtr(1500 * time.Millisecond), Green99: durPtr(2500 * time.Millisecond), Green100: durPtr(3500 * time.Millisecond),
 		RateOf: "requests", SteadyRate: 100, PeakRate: 400, HerdRatio: 4,
 		OutboxBefore: 0, OutboxPeak: 100, Drain: durPtr(3500 * time.Millisecond),
+		// Every client Red at the first sample of the outage, 0.5 s in.
+		Red50: durPtr(500 * time.Millisecond), Red99: durPtr(500 * time.Millisecond), Red100: durPtr(500 * time.Millisecond),
+		RedPeak: 100,
+		// 10 requests/s during the outage against 100 before.
+		RequestRate: 10, SteadyRequestRate: 100, RequestLoad: 0.1,
 	}
-	if !equalDur(f.Green50, want.Green50) || !equalDur(f.Green99, want.Green99) || !equalDur(f.Green100, want.Green100) || !equalDur(f.Drain, want.Drain) {
-		t.Errorf("times: green %v %v %v drain %v", f.Green50, f.Green99, f.Green100, f.Drain)
+	if !equalDur(f.Green50, want.Green50) || !equalDur(f.Green99, want.Green99) || !equalDur(f.Green100, want.Green100) || !equalDur(f.Drain, want.Drain) ||
+		!equalDur(f.Red50, want.Red50) || !equalDur(f.Red99, want.Red99) || !equalDur(f.Red100, want.Red100) {
+		t.Errorf("times: red %v %v %v green %v %v %v drain %v", f.Red50, f.Red99, f.Red100, f.Green50, f.Green99, f.Green100, f.Drain)
 	}
 	f.Green50, f.Green99, f.Green100, f.Drain = want.Green50, want.Green99, want.Green100, want.Drain
+	f.Red50, f.Red99, f.Red100 = want.Red50, want.Red99, want.Red100
 	if f != want {
 		t.Errorf("figures\n got %+v\nwant %+v", f, want)
 	}
@@ -478,9 +485,14 @@ func TestTextReporter(t *testing.T) {
 		"refused      100",
 		"http://a.example:8080  500       0",
 		"Outage         down:10s@30s  from 30s to 40s",
-		"50% after 2.5s  99% after 2.5s  100% after 2.5s",
+		// Sampled figures at the 1 s resolution of the samples.
+		"Red          50% after 1s  99% after 1s  100% after 1s  (at most 10 Red)",
+		"Green again  50% after 3s  99% after 3s  100% after 3s",
+		"Load         during: requests 10.0/s (1.00× steady 10.0/s)",
 		"Herd ratio   1.00  (peak 10/s after, steady 10.0/s before, requests)",
-		"before 0  peak 5  drained after 2.5s",
+		"before 0  peak 5  drained after 3s",
+		// The outage from 30 s is Green again at 42.5 s: 13 seconds.
+		"Errors    steady 0 of 470 (0%)  in outages and recovery 100 of 130 (76.9%) over 13s",
 		"accepted 100  received 97  lost 3 (3%)  duplicated 2  after a drain phase of 3s",
 		"Requests  total 600",
 		"User operations, measured from their intended time",
