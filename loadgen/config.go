@@ -75,6 +75,11 @@ type Config struct {
 	OutboxDir string
 	// Outages are the fault windows (embedded cluster only).
 	Outages []Outage
+	// OutageWindows declare when an external cluster (URLs) had outages
+	// that loadgen did not switch, e.g. by hand; the report gives each the
+	// figures of an embedded outage. Outages are also detected from the
+	// fleet's own state (DetectOutages), declared or not.
+	OutageWindows []Window
 	// Naive switches the clients' jitter and recovery spread off, to show
 	// the thundering herd they prevent.
 	Naive bool
@@ -198,6 +203,17 @@ func (c *Config) validate() error {
 	}
 	if len(c.URLs) > 0 && len(c.Outages) > 0 {
 		return bad("Outages need the embedded cluster (no URLs): regfleet cannot switch faults on a real cluster")
+	}
+	if len(c.URLs) == 0 && len(c.OutageWindows) > 0 {
+		return bad("outage window %s declares an outage of an external cluster (URLs); the embedded cluster switches its own with Outages (--outage)", c.OutageWindows[0])
+	}
+	for _, w := range c.OutageWindows {
+		switch {
+		case w.At < 0 || w.Duration <= 0:
+			return bad("outage window %s: the start must be 0 or later and the duration positive", w)
+		case w.End() > c.Duration:
+			return bad("outage window %s ends at %s, after the run (%s)", w, w.End(), c.Duration)
+		}
 	}
 	for _, o := range c.Outages {
 		if o.End() > c.Duration {

@@ -42,7 +42,7 @@
 //
 // The measuring side of the package stands on its own:
 //
-//   - A Recorder collects per-command HdrHistograms (1 µs to 60 s, 3
+//   - A Recorder collects per-command HdrHistograms (1 µs to 1 h, 3
 //     significant digits) of latencies measured from each operation's
 //     intended send time, errors by class, traffic per endpoint, schedule
 //     lag and late sends, and a per-second series of requests, errors,

@@ -288,6 +288,10 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 			report.AddOutageAt(o, w.on, w.off)
 		}
 	}
+	for _, w := range e.cfg.OutageWindows {
+		report.AddWindow(w)
+	}
+	report.UpdateOutages() // with Config set: the steady windows after the ramp-up
 	d := e.finalDelivery(measured != nil, drainTime)
 	report.Delivery = &d
 	var attempts int64
@@ -335,6 +339,9 @@ func (e *engine) runConfig() RunConfig {
 	}
 	for _, o := range e.cfg.Outages {
 		rc.Outages = append(rc.Outages, o.String())
+	}
+	for _, w := range e.cfg.OutageWindows {
+		rc.OutageWindows = append(rc.OutageWindows, w.String())
 	}
 	return rc
 }

@@ -170,7 +170,7 @@ func ExampleHgrmReporter() {
 	//        4.001     1.000000            4          inf
 	// #[Mean    =        2.501, StdDeviation   =        1.118]
 	// #[Max     =        4.001, Total count    =            4]
-	// #[Buckets =           16, SubBuckets     =         2048]
+	// #[Buckets =           22, SubBuckets     =         2048]
 }
 
 // ExampleRun runs a small fleet against the embedded simulated cluster,

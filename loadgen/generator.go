@@ -272,3 +272,53 @@ func (r *Report) Warnings() []string {
 	}
 	return out
 }
+
+// mergeGenerators combines the shards' self-measurements: CPU seconds and
+// cores add up, the shares are those of the sum, the peaks and the
+// scheduler latencies are the worst shard's, and the merged run is
+// saturated when any shard was (Reason names it). Nil when no shard
+// measured itself.
+func mergeGenerators(reports []*Report) *GeneratorStats {
+	var out *GeneratorStats
+	var capacity, attempts float64 // core-seconds available, requests
+	for i, r := range reports {
+		g := r.Generator
+		if g == nil {
+			continue
+		}
+		if out == nil {
+			out = &GeneratorStats{Measured: true}
+		}
+		out.Measured = out.Measured && g.Measured
+		out.Cores += g.Cores
+		out.CPUSeconds += g.CPUSeconds
+		capacity += r.Elapsed().Seconds() * float64(g.Cores)
+		if g.CPUPerRequestUs > 0 {
+			attempts += g.CPUSeconds * 1e6 / g.CPUPerRequestUs
+		}
+		out.PeakCPUShare = max(out.PeakCPUShare, g.PeakCPUShare)
+		out.SchedLatencyP99 = max(out.SchedLatencyP99, g.SchedLatencyP99)
+		out.PeakSchedLatencyP99 = max(out.PeakSchedLatencyP99, g.PeakSchedLatencyP99)
+		out.IncludesCluster = out.IncludesCluster || g.IncludesCluster
+		out.OpenFileLimit = max(out.OpenFileLimit, g.OpenFileLimit)
+		out.SharedConnLimit = max(out.SharedConnLimit, g.SharedConnLimit)
+		if g.Saturated {
+			who := r.Config.Shard
+			if who == "" {
+				who = "report " + fmt.Sprint(i)
+			}
+			if out.Saturated {
+				out.Reason += "; "
+			}
+			out.Saturated = true
+			out.Reason += "shard " + who + ": " + g.Reason
+		}
+	}
+	if out != nil && capacity > 0 {
+		out.CPUShare = out.CPUSeconds / capacity
+	}
+	if out != nil && attempts > 0 {
+		out.CPUPerRequestUs = out.CPUSeconds * 1e6 / attempts
+	}
+	return out
+}

@@ -41,6 +41,8 @@ const (
 
 type htmlData struct {
 	R        *Report
+	Merged   string // "merged from 1 of 2 shards", "" for one process
+	Partial  string // "partial: shard 1/2 missing", "" when complete
 	Title    string
 	Target   string
 	Model    string
@@ -53,6 +55,7 @@ type htmlData struct {
 	Classes  []kv
 	Eps      []htmlEndpoint
 	Outages  []htmlOutage
+	Split    string // errors of the steady state and of the outages
 	Delivery []kv
 	Charts   []*svgChart
 }
@@ -71,7 +74,7 @@ type htmlEndpoint struct {
 }
 
 type htmlOutage struct {
-	Name, Window, Green50, Green99, Green100, Herd, Outbox, Drain string
+	Name, Window, Red, Green, Load, Herd, Outbox, Drain string
 }
 
 type svgChart struct {
@@ -112,6 +115,12 @@ func newHTMLData(r *Report) *htmlData {
 	if len(r.Config.URLs) > 0 {
 		d.Target = strings.Join(r.Config.URLs, ", ")
 	}
+	if len(r.Shards) > 0 {
+		d.Merged = mergedFrom(r)
+	}
+	if r.Partial() {
+		d.Partial = partialLine(r)
+	}
 	l := r.Total
 	dur := func(v Duration) string { return fmtDur(time.Duration(v)) }
 	d.Total = []kv{{"min", dur(l.Min)}, {"mean", dur(l.Mean)}, {"p50", dur(l.P50)}, {"p90", dur(l.P90)},
@@ -140,17 +149,14 @@ func newHTMLData(r *Report) *htmlData {
 		d.Eps = append(d.Eps, htmlEndpoint{ep, e.Requests, e.Errors, e.Attempts})
 	}
 	for _, o := range r.Outages {
-		h := htmlOutage{Name: o.Outage,
-			Window:  fmtDur(o.Start.Sub(r.Start)) + " – " + fmtDur(o.End.Sub(r.Start)),
-			Green50: optDur(o.Green50), Green99: optDur(o.Green99), Green100: optDur(o.Green100),
-			Herd:   "n/a",
+		d.Outages = append(d.Outages, htmlOutage{Name: outageName(o),
+			Window: fmtDur(o.Start.Sub(r.Start)) + " – " + fmtDur(o.End.Sub(r.Start)),
+			Red:    redLine(o), Green: greenLine(o), Load: loadLine(o), Herd: herdLine(o),
 			Outbox: "before " + itoa(o.OutboxBefore) + ", peak " + itoa(o.OutboxPeak),
-			Drain:  optDur(o.Drain)}
-		if o.SteadyRate > 0 {
-			h.Herd = strconv.FormatFloat(o.HerdRatio, 'f', 2, 64) + " (peak " + strconv.FormatFloat(o.PeakRate, 'f', 0, 64) +
-				"/s, steady " + strconv.FormatFloat(o.SteadyRate, 'f', 1, 64) + "/s, " + o.RateOf + ")"
-		}
-		d.Outages = append(d.Outages, h)
+			Drain:  drainText(o)})
+	}
+	if e := r.ErrorSplit; e != nil {
+		d.Split = splitLine(e)
 	}
 	if dv := r.Delivery; dv != nil {
 		d.Delivery = []kv{{"accepted", itoa(dv.Accepted)}, {"received", itoa(dv.Received)},
@@ -333,20 +339,23 @@ td, th { padding: .2em .8em; text-align: right; border-bottom: 1px solid #ddd; }
 td:first-child, th:first-child { text-align: left; }
 .kv td:first-child { color: #555; }
 svg { display: block; margin: .5em 0; }
+.warn { background: #fdecea; border-left: 4px solid #d62728; padding: .5em .8em; }
 svg text { font: 12px system-ui, sans-serif; fill: #333; }
 </style>
 </head>
 <body>
 <h1>{{.Title}}</h1>
+{{with .Partial}}<p class="warn" id="partial"><strong>{{.}}</strong>: the figures are those of the shards merged only.</p>{{end}}
 <table class="kv">
 <tr><td>target</td><td>{{.Target}}</td></tr>
 <tr><td>model</td><td>{{.Model}}</td></tr>
 <tr><td>clients</td><td>{{.R.Config.Clients}}</td></tr>
 <tr><td>elapsed</td><td>{{.Elapsed}}</td></tr>
 {{- with .R.Config.Shard}}<tr><td>shard</td><td>{{.}}</td></tr>{{end}}
-{{- with .R.Shards}}<tr><td>merged shards</td><td>{{len .}}</td></tr>{{end}}
+{{- with .Merged}}<tr><td>shards</td><td>{{.}}</td></tr>{{end}}
 <tr><td>requests</td><td>{{.R.Requests}}</td></tr>
 <tr><td>errors</td><td>{{.R.Errors}} ({{.ErrPct}})</td></tr>
+{{- with .Split}}<tr><td>errors, steady and in outages</td><td>{{.}}</td></tr>{{end}}
 </table>
 
 <h2>Latency (from intended send time)</h2>
@@ -391,8 +400,16 @@ The protocol calls they make are counted under Commands; the operations are not 
 {{range .}}<tr><td>{{.URL}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{.Attempts}}</td></tr>{{end}}</table>{{end}}
 
 {{with .Outages}}<h2>Outages</h2>
-<table><tr><th>outage</th><th>window</th><th>50% Green</th><th>99% Green</th><th>100% Green</th><th>herd ratio</th><th>outbox</th><th>drained</th></tr>
-{{range .}}<tr><td>{{.Name}}</td><td>{{.Window}}</td><td>{{.Green50}}</td><td>{{.Green99}}</td><td>{{.Green100}}</td><td>{{.Herd}}</td><td>{{.Outbox}}</td><td>{{.Drain}}</td></tr>{{end}}</table>{{end}}
+<p>Times to Red count from the outage's start, times to Green from its end, at the 1 s resolution of the gauge samples.</p>
+{{range .}}<h3>{{.Name}}</h3>
+<table class="kv outage">
+<tr><td>window</td><td>{{.Window}}</td></tr>
+<tr><td>Red</td><td>{{.Red}}</td></tr>
+<tr><td>Green again</td><td>{{.Green}}</td></tr>
+<tr><td>load</td><td>{{.Load}}</td></tr>
+<tr><td>herd ratio</td><td>{{.Herd}}</td></tr>
+<tr><td>outbox</td><td>{{.Outbox}}, {{.Drain}}</td></tr>
+</table>{{end}}{{end}}
 
 {{with .Delivery}}<h2>Delivery</h2>
 <table class="kv">{{range .}}<tr><td>{{.K}}</td><td>{{.V}}</td></tr>{{end}}</table>{{end}}

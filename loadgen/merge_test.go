@@ -55,7 +55,9 @@ func TestMergeEqualsUnion(t *testing.T) {
 			invites++
 		}
 	}
-	// Gauges: each shard samples at 200 ms into every second of its run.
+	// Gauges: each shard samples at 200 ms into every second of its run;
+	// once a shard has ended, its last sample stands for its clients.
+	lastOf := map[*Recorder]Gauges{}
 	for sec := int64(0); sec <= 31; sec++ {
 		at := time.Unix(t0.Unix()+sec, 0).Add(200 * time.Millisecond)
 		var sum Gauges
@@ -67,10 +69,15 @@ func TestMergeEqualsUnion(t *testing.T) {
 			{a, startA, endA, Gauges{Clients: 50, Green: 40 + sec%10, Red: 10 - sec%10, Outbox: sec}},
 			{b, startB, endB, Gauges{Clients: 30, Green: 30 - sec%5, Red: sec % 5, Outbox: 2 * sec}},
 		} {
-			if at.Before(s.start) || at.After(s.end) {
+			if at.Before(s.start) {
 				continue
 			}
-			s.r.Sample(at, s.g)
+			if at.After(s.end) {
+				s.g = lastOf[s.r]
+			} else {
+				s.r.Sample(at, s.g)
+				lastOf[s.r] = s.g
+			}
 			sum.Clients += s.g.Clients
 			sum.Green += s.g.Green
 			sum.Red += s.g.Red
@@ -185,7 +192,7 @@ func TestMergeRejects(t *testing.T) {
 	v1 := rep()
 	v1.Version = 1
 	if _, err := Merge(rep(), v1); !errors.Is(err, ErrIncompatible) ||
-		!strings.Contains(err.Error(), "report 1: version 1, this build reads version 2") {
+		!strings.Contains(err.Error(), "report 1: version 1, this build reads versions 2 to 3") {
 		t.Errorf("other version: %v", err)
 	}
 	if _, err := Merge(v1, v1); !errors.Is(err, ErrIncompatible) {
@@ -259,5 +266,146 @@ func TestMergeOperationsOfSomeShards(t *testing.T) {
 	if len(m.Operations) != 1 || inv.Requests != 1 || inv.Errors != 1 || inv.ErrorsByClass[ClassOffline] != 1 ||
 		!near(time.Duration(inv.Latency.Max), 3*time.Second) {
 		t.Errorf("merged operations = %v, invite %+v", m.Operations, inv)
+	}
+}
+
+// TestMergeGaugesShardEndsFirst: a shard that ends before the other keeps
+// its clients in the merged gauges, at its last sample, instead of the
+// fleet shrinking to the shard still running.
+func TestMergeGaugesShardEndsFirst(t *testing.T) {
+	mk := func(secs int, g Gauges) *Report {
+		r := newTestRecorder(t, t0)
+		for sec := range secs {
+			r.Sample(t0.Add(time.Duration(sec)*time.Second+300*time.Millisecond), g)
+		}
+		return mustReport(t, r, t0.Add(time.Duration(secs)*time.Second))
+	}
+	short := mk(5, Gauges{Clients: 10, Green: 8, Red: 2, Outbox: 3})
+	long := mk(10, Gauges{Clients: 30, Green: 30})
+	m, err := Merge(short, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range []int{4, 5, 9} {
+		if p := m.Series.Points[sec]; p.Clients != 40 || p.Green != 38 || p.Red != 2 || p.Outbox != 3 {
+			t.Errorf("second %d: %+v, want 40 clients, 38 Green, 2 Red, outbox 3", sec, p)
+		}
+	}
+}
+
+// oneRunReport is a shard report of a run of cfg from start to end, with a
+// little traffic and gauges.
+func oneRunReport(t *testing.T, cfg RunConfig, shard string, start, end time.Time) *Report {
+	t.Helper()
+	r := newTestRecorder(t, start)
+	for at := start; at.Before(end); at = at.Add(time.Second) {
+		r.Record("poll", at, at.Add(time.Millisecond), Outcome{})
+		r.Sample(at.Add(100*time.Millisecond), Gauges{Clients: 5, Green: 5})
+	}
+	rep := mustReport(t, r, end)
+	rep.Config = cfg
+	rep.Config.Shard = shard
+	return rep
+}
+
+// TestMergeOneRun: Merge refuses reports that are not of one run, naming
+// the two reports and the field, and reports a missing shard as partial.
+func TestMergeOneRun(t *testing.T) {
+	cfg := RunConfig{Clients: 2000, RampUp: Duration(10 * time.Second), Duration: Duration(time.Minute),
+		PollInterval: Duration(10 * time.Second), Outages: []string{"down:20s@35s"}, Seed: 1}
+	ext := cfg
+	ext.Clients, ext.URLs, ext.Outages = 100, []string{"https://reg.staging"}, nil
+	end := t0.Add(time.Minute)
+	shard := func(s string) *Report { return oneRunReport(t, cfg, s, t0, end) }
+	later := func(r *Report, d time.Duration) *Report {
+		x := oneRunReport(t, r.Config, r.Config.Shard, r.Start.Add(d), r.End.Add(d))
+		return x
+	}
+	reseeded := shard("1/2")
+	reseeded.Config.Seed = 99
+	otherClients := shard("1/2")
+	otherClients.Config.Clients = 3000
+	whole := oneRunReport(t, cfg, "", t0, end)
+	partial, err := Merge(shard("0/4"), shard("2/4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		in      []*Report
+		field   string // "": merged
+		missing []string
+	}{
+		{"two halves", []*Report{shard("0/2"), shard("1/2")}, "", nil},
+		{"own seeds", []*Report{shard("0/2"), reseeded}, "", nil},
+		{"started a little apart", []*Report{shard("0/2"), later(shard("1/2"), 20*time.Second)}, "", nil},
+		{"same shard twice", []*Report{shard("0/2"), shard("1/2"), shard("0/2")}, "shard", nil},
+		{"whole fleet twice", []*Report{whole, whole}, "shard", nil},
+		{"embedded 2000 with external 100", []*Report{shard("0/2"), oneRunReport(t, ext, "1/2", t0, end)}, "config.urls", nil},
+		{"other fleet size", []*Report{shard("0/2"), otherClients}, "config.clients", nil},
+		{"other shard count", []*Report{shard("0/2"), shard("1/3")}, "shard count", nil},
+		{"shard with whole fleet", []*Report{shard("0/2"), whole}, "shard count", nil},
+		{"not overlapping", []*Report{shard("0/2"), later(shard("1/2"), 2*time.Minute)}, "start/end", nil},
+		{"one of two", []*Report{shard("1/2")}, "", []string{"0/2"}},
+		{"two of four", []*Report{shard("3/4"), shard("1/4")}, "", []string{"0/4", "2/4"}},
+		{"partial completed", []*Report{partial, shard("1/4"), shard("3/4")}, "", nil},
+		{"partial and a shard it has", []*Report{partial, shard("2/4")}, "shard", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Merge(tt.in...)
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if fmt.Sprint(m.MissingShards) != fmt.Sprint(tt.missing) || m.Partial() != (tt.missing != nil) {
+					t.Errorf("missing %v partial %v, want %v", m.MissingShards, m.Partial(), tt.missing)
+				}
+				return
+			}
+			var me *MismatchError
+			if !errors.As(err, &me) || !errors.Is(err, ErrIncompatible) {
+				t.Fatalf("Merge = %v, want a *MismatchError wrapping ErrIncompatible", err)
+			}
+			if me.Field != tt.field {
+				t.Errorf("field %q, want %q: %v", me.Field, tt.field, err)
+			}
+			for _, want := range []string{fmt.Sprintf("report %d", me.A), fmt.Sprintf("report %d", me.B), tt.field} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+		})
+	}
+
+	// The reports are named by their source when it is set.
+	a, b := shard("0/2"), shard("0/2")
+	a.Source, b.Source = "shard-0.json", "copy.json"
+	if _, err := Merge(a, b); err == nil || !strings.Contains(err.Error(), "report 0 (shard-0.json) and report 1 (copy.json)") {
+		t.Errorf("error %v does not name the files", err)
+	}
+
+	// A partial merge says so in the text and the HTML.
+	m, err := Merge(shard("0/2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, page bytes.Buffer
+	if err := TextReporter(m)(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTMLReporter(m)(&page); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(text.String(), "\n"); !strings.Contains(first, "merged from 1 of 2 shards  partial: shard 1/2 missing") {
+		t.Errorf("first line %q does not say the report is partial", first)
+	}
+	if !strings.Contains(page.String(), "partial: shard 1/2 missing") {
+		t.Error("the HTML does not say the report is partial")
+	}
+	back, err := ReadReport(bytes.NewReader(encodeJSON(t, m)))
+	if err != nil || fmt.Sprint(back.MissingShards) != "[1/2]" {
+		t.Errorf("missing shards read back: %v, %v", back.MissingShards, err)
 	}
 }

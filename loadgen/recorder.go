@@ -19,8 +19,8 @@ import (
 // series, which only need to draw and watch percentiles over time. Reports
 // carry these settings, and Merge refuses reports recorded with other ones.
 const (
-	HistogramLowest  = 1          // 1 µs
-	HistogramHighest = 60_000_000 // 60 s, in µs
+	HistogramLowest  = 1             // 1 µs
+	HistogramHighest = 3_600_000_000 // 1 h, in µs (60 s in version 2 reports)
 	HistogramDigits  = 3
 	SeriesDigits     = 2
 )

@@ -92,7 +92,7 @@ func TestRecorderOperationsApartFromCalls(t *testing.T) {
 	r.Record("sendinvitation", ms(3090), ms(3100), Outcome{Endpoint: "http://a"})
 	// One that failed before any call, and one beyond the histogram.
 	r.RecordOperation("invite", ms(200), ms(200), Outcome{Class: ClassOffline, Endpoint: "http://b"})
-	r.RecordOperation("invite", ms(300), ms(300).Add(2*time.Minute), Outcome{})
+	r.RecordOperation("invite", ms(300), ms(300).Add(2*time.Hour), Outcome{})
 	r.RecordOperation("", ms(400), ms(401), Outcome{})
 	l := r.Live(ms(3999))
 	rep := mustReport(t, r, t0.Add(4*time.Second))
@@ -134,8 +134,8 @@ func TestRecorderOperationsApartFromCalls(t *testing.T) {
 	if got := time.Duration(inv.Latency.P50); !near(got, 20*time.Millisecond) {
 		t.Errorf("invite p50 %s, want 20ms from its intended time", got)
 	}
-	if got := time.Duration(inv.Latency.Max); got < time.Minute || got > 61*time.Second {
-		t.Errorf("invite max %s, want the 60 s top of the range", got)
+	if got := time.Duration(inv.Latency.Max); !near(got, time.Hour) {
+		t.Errorf("invite max %s, want the 1 h top of the range", got)
 	}
 	h, err := rep.Histogram("invite")
 	if err != nil || h.TotalCount() != 4 {
@@ -168,15 +168,19 @@ func TestRecorderCommandShadowsOperation(t *testing.T) {
 func TestRecorderClampsAndClips(t *testing.T) {
 	r := newTestRecorder(t, t0)
 	r.Record("x", t0.Add(time.Second), t0, Outcome{})                // done before intended: 0
-	r.Record("x", t0, t0.Add(2*time.Minute), Outcome{})              // beyond the range: clipped
+	r.Record("x", t0, t0.Add(2*time.Hour), Outcome{})                // beyond the range: clipped
+	r.Record("y", t0, t0.Add(2*time.Minute), Outcome{})              // minutes: within the range
 	r.Record("", t0, t0.Add(time.Millisecond), Outcome{})            // no name
 	r.Record("x", t0.Add(-time.Hour), t0.Add(-time.Hour), Outcome{}) // before the start: second 0
 	rep := mustReport(t, r, t0.Add(3*time.Second))
 	if rep.Clipped != 1 {
 		t.Errorf("clipped = %d, want 1", rep.Clipped)
 	}
-	if got := time.Duration(rep.Commands["x"].Latency.Max); got < 60*time.Second || got > 61*time.Second {
-		t.Errorf("max = %s, want the 60 s top of the range", got)
+	if got := time.Duration(rep.Commands["x"].Latency.Max); !near(got, time.Hour) {
+		t.Errorf("max = %s, want the 1 h top of the range", got)
+	}
+	if got := time.Duration(rep.Commands["y"].Latency.Max); !near(got, 2*time.Minute) {
+		t.Errorf("a 2 min latency is recorded as %s (version 2 clipped it at 60 s)", got)
 	}
 	if got := time.Duration(rep.Commands["x"].Latency.Min); got != 0 {
 		t.Errorf("min = %s, want 0", got)
@@ -184,8 +188,8 @@ func TestRecorderClampsAndClips(t *testing.T) {
 	if rep.Commands[unnamed] == nil {
 		t.Errorf("the empty command name is not recorded as %q: %v", unnamed, rep.CommandNames())
 	}
-	if got := rep.Series.Points[0].Requests; got != 3 {
-		t.Errorf("second 0 has %d requests, want 3 (one from before the start)", got)
+	if got := rep.Series.Points[0].Requests; got != 4 {
+		t.Errorf("second 0 has %d requests, want 4 (one from before the start)", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -13,22 +14,24 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// ReportVersion is the version of the Report format this package writes and
-// reads. ReadReport and Merge refuse reports of other versions. Version 1
-// counted the user operation "invite" among the commands, and so its calls
-// twice in the totals; version 2 keeps operations apart in
-// Report.Operations.
-const ReportVersion = 2
+// ReportVersion is the version of the Report format this package writes.
+// Version 1 counted the user operation "invite" among the commands, and so
+// its calls twice in the totals; version 2 keeps operations apart in
+// Report.Operations; version 3 writes every Duration as a number of seconds
+// and records latencies up to an hour (HistogramHighest) instead of 60 s.
+//
+// ReadReport reads versions 2 and 3; a version 2 report keeps its Version
+// and its own histogram settings (up to 60 s), and so renders and checks
+// against thresholds as it was, but Merge refuses to merge it with a
+// version 3 report, whose histograms have another geometry.
+const ReportVersion = 3
 
-// Windows the outage figures look at, unless FigureOptions say otherwise.
-const (
-	// DefaultSteadyWindow is how long before an outage the steady request
-	// rate is averaged over.
-	DefaultSteadyWindow = 10 * time.Second
-	// DefaultPeakWindow is how long after an outage the peak request rate
-	// is looked for.
-	DefaultPeakWindow = 60 * time.Second
-)
+// oldestReadable is the oldest report version ReadReport reads.
+const oldestReadable = 2
+
+// v2Highest is the highest trackable value of the histograms of version 2
+// reports: 60 s, in µs.
+const v2Highest = 60_000_000
 
 // Sentinel errors of reading and merging reports.
 var (
@@ -40,20 +43,29 @@ var (
 	ErrIncompatible = errors.New("loadgen: incompatible reports")
 )
 
-// Duration is a time.Duration that encodes in JSON as a Go duration string
-// ("1.5s"); it decodes from such a string or from a number of nanoseconds.
+// Duration is a time.Duration that encodes in JSON as a number of seconds
+// (0.000289 for 289µs), which any JSON reader understands. It decodes from
+// such a number or from a Go duration string ("289µs"), the form version 2
+// reports wrote.
 type Duration time.Duration
 
 // String returns d as time.Duration formats it.
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// MarshalJSON implements json.Marshaler.
+// Seconds returns d as a number of seconds.
+func (d Duration) Seconds() float64 { return time.Duration(d).Seconds() }
+
+// MarshalJSON implements json.Marshaler: the number of seconds, exact to the
+// nanosecond, without an exponent.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return strconv.AppendQuote(nil, time.Duration(d).String()), nil
+	return strconv.AppendFloat(nil, time.Duration(d).Seconds(), 'f', -1, 64), nil
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // as encoding/json does for other types
+	}
 	if len(b) > 0 && b[0] == '"' {
 		s, err := strconv.Unquote(string(b))
 		if err != nil {
@@ -66,11 +78,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		*d = Duration(v)
 		return nil
 	}
-	v, err := strconv.ParseInt(string(b), 10, 64)
+	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
-		return fmt.Errorf("duration %s is neither a duration string nor nanoseconds", b)
+		return fmt.Errorf("duration %s is neither a number of seconds nor a duration string", b)
 	}
-	*d = Duration(v)
+	ns := math.Round(v * float64(time.Second))
+	if math.IsNaN(ns) || ns >= math.MaxInt64 || ns < math.MinInt64 {
+		return fmt.Errorf("duration %s seconds is out of range", b)
+	}
+	*d = Duration(ns)
 	return nil
 }
 
@@ -87,6 +103,25 @@ type HistogramSettings struct {
 // DefaultHistogramSettings returns the settings every Recorder uses.
 func DefaultHistogramSettings() HistogramSettings {
 	return HistogramSettings{Lowest: HistogramLowest, Highest: HistogramHighest, Digits: HistogramDigits, SeriesDigits: SeriesDigits}
+}
+
+// settingsOf returns the histogram settings of reports of version v.
+func settingsOf(v int) HistogramSettings {
+	s := DefaultHistogramSettings()
+	if v == 2 {
+		s.Highest = v2Highest
+	}
+	return s
+}
+
+// histogram returns an empty histogram of settings s.
+func (s HistogramSettings) histogram() *hdr.Histogram {
+	return hdr.New(s.Lowest, s.Highest, s.Digits)
+}
+
+// packed returns an empty per-second histogram of settings s.
+func (s HistogramSettings) packed() *hdr.PackedHistogram {
+	return hdr.NewPacked(s.Lowest, s.Highest, s.SeriesDigits)
 }
 
 // RunConfig is the configuration of the run a report describes, as the
@@ -110,6 +145,7 @@ type RunConfig struct {
 	DurableOutbox         bool     `json:"durable_outbox,omitzero"`  // each client a SQLite outbox (Config.OutboxDir)
 	Naive                 bool     `json:"naive,omitzero"`           // jitter and spread off
 	Outages               []string `json:"outages,omitempty"`        // as ParseOutage reads them
+	OutageWindows         []string `json:"outage_windows,omitempty"` // declared for an external cluster, as ParseWindow reads them
 	Shard                 string   `json:"shard,omitempty"`          // "i/n", "" for the whole fleet
 	Seed                  int64    `json:"seed,omitzero"`            // of the run's random choices
 }
@@ -202,37 +238,6 @@ func (s Series) sampleTime(i int) time.Time {
 	return s.Time(i).Add(time.Duration(s.Points[i].SampleMs) * time.Millisecond)
 }
 
-// OutageFigures say how the fleet lived through one outage.
-type OutageFigures struct {
-	Outage string    `json:"outage"` // as ParseOutage reads it
-	Start  time.Time `json:"start"`  // the outage window
-	End    time.Time `json:"end"`
-	// Green50, Green99 and Green100 are the times from the end of the
-	// outage to the first sample with at least 50%, 99% and all of the
-	// clients Green (0 if the last sample before the end had them already);
-	// nil when the run ended first. Resolution: the sampling interval.
-	Green50  *Duration `json:"green50,omitempty"`
-	Green99  *Duration `json:"green99,omitempty"`  // see Green50
-	Green100 *Duration `json:"green100,omitempty"` // see Green50
-	// RateOf says which per-second series the rates below count:
-	// "attempts" when attempts were recorded, else "requests".
-	RateOf string `json:"rate_of"`
-	// SteadyRate is the mean rate in the whole seconds of the steady window
-	// before the outage; PeakRate the highest 1 s rate in the peak window
-	// from its end.
-	SteadyRate float64 `json:"steady_rate"`
-	PeakRate   float64 `json:"peak_rate"` // see SteadyRate
-	// HerdRatio is PeakRate / SteadyRate; 0 when there was no steady rate.
-	HerdRatio float64 `json:"herd_ratio"`
-	// OutboxBefore is the outbox depth sampled last before the outage;
-	// OutboxPeak the highest from then until drained.
-	OutboxBefore int64 `json:"outbox_before"`
-	OutboxPeak   int64 `json:"outbox_peak"` // see OutboxBefore
-	// Drain is the time from the end of the outage to the first sample with
-	// the outbox back to OutboxBefore or less; nil when the run ended first.
-	Drain *Duration `json:"drain,omitempty"`
-}
-
 // Delivery accounts for the invitations of a run.
 type Delivery struct {
 	Accepted   int64 `json:"accepted"`   // invitations the server accepted
@@ -273,9 +278,17 @@ type Report struct {
 	Config   RunConfig         `json:"config"`    // set by the engine
 	// Shards lists the shards merged into this report; empty for a report
 	// of a single process.
-	Shards []string  `json:"shards,omitempty"`
-	Start  time.Time `json:"start"` // the run's start (the Recorder's)
-	End    time.Time `json:"end"`   // and end
+	Shards []string `json:"shards,omitempty"`
+	// MissingShards lists the shards ("1/2") of the run that were not
+	// merged into this report: the figures are those of the other shards
+	// only. Empty for a complete run; see Partial.
+	MissingShards []string `json:"missing_shards,omitempty"`
+	// Source says where the report was read from (a file name), for
+	// messages; the caller sets it, and it is not written.
+	Source string `json:"-"`
+
+	Start time.Time `json:"start"` // the run's start (the Recorder's)
+	End   time.Time `json:"end"`   // and end
 
 	Total    Latency                  `json:"total"`            // latency of all commands
 	Requests int64                    `json:"requests"`         // command calls recorded (operations not included)
@@ -290,16 +303,22 @@ type Report struct {
 	Endpoints  map[string]EndpointStats `json:"endpoints,omitempty"`       // by endpoint URL
 	Schedule   Schedule                 `json:"schedule"`                  // how sends kept to their intended times
 	Series     Series                   `json:"series"`                    // the per-second record
-	Outages    []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage
-	Delivery   *Delivery                `json:"delivery,omitempty"`        // set by the engine; nil when not counted
-	// Generator is the load generator's measurement of itself; nil in a
-	// merged report of shards run on different machines' processes (see
-	// Merge).
+	Outages    []OutageFigures          `json:"outages,omitempty"`         // added by AddOutage and AddWindow, or detected
+	// ErrorSplit splits the requests and errors between the outages and the
+	// steady state; nil when the report has no outage.
+	ErrorSplit *ErrorSplit `json:"error_split,omitempty"`
+	Delivery   *Delivery   `json:"delivery,omitempty"` // set by the engine; nil when not counted
+	// Generator is the load generator's measurement of itself; in a merged
+	// report, the shards' together (see Merge).
 	Generator *GeneratorStats `json:"generator,omitempty"`
 	// Setup counts how the clients' starts went: logins and device
 	// registrations that failed, with the server's reasons.
 	Setup *SetupStats `json:"setup,omitempty"`
 }
+
+// Partial reports whether r is a merge of only some of the shards of its
+// run (MissingShards lists the others).
+func (r *Report) Partial() bool { return len(r.MissingShards) > 0 }
 
 // Elapsed returns the length of the run.
 func (r *Report) Elapsed() time.Duration { return r.End.Sub(r.Start) }
@@ -347,11 +366,11 @@ func (r *Report) Histogram(cmd string) (*hdr.Histogram, error) {
 	if cmd != "" {
 		c, kind := r.named(cmd)
 		if c == nil {
-			return newHistogram(), nil
+			return r.Settings.histogram(), nil
 		}
 		return r.decode(c.Hist, kind+" "+cmd)
 	}
-	all := newHistogram()
+	all := r.Settings.histogram()
 	for _, name := range r.CommandNames() {
 		h, err := r.decode(r.Commands[name].Hist, "command "+name)
 		if err != nil {
@@ -366,7 +385,7 @@ func (r *Report) Histogram(cmd string) (*hdr.Histogram, error) {
 // the report's settings.
 func (r *Report) decode(enc, what string) (*hdr.Histogram, error) {
 	if enc == "" {
-		return newHistogram(), nil
+		return r.Settings.histogram(), nil
 	}
 	h, err := hdr.Decode([]byte(enc))
 	if err != nil {
@@ -381,7 +400,7 @@ func (r *Report) decode(enc, what string) (*hdr.Histogram, error) {
 // decodePacked is decode for the per-second histograms.
 func (r *Report) decodePacked(enc, what string) (*hdr.PackedHistogram, error) {
 	if enc == "" {
-		return newPacked(), nil
+		return r.Settings.packed(), nil
 	}
 	h, err := hdr.DecodePacked([]byte(enc))
 	if err != nil {
@@ -408,7 +427,7 @@ func (r *Report) checkGeometry(what string, lo, hi, digits int64, wantDigits int
 // already in r.Outages. Merge calls it; call it after changing the
 // histograms or the series by hand.
 func (r *Report) Recompute() error {
-	all := newHistogram()
+	all := r.Settings.histogram()
 	r.Requests, r.Errors = 0, 0
 	for _, name := range r.CommandNames() {
 		c := r.Commands[name]
@@ -449,11 +468,36 @@ func (r *Report) Recompute() error {
 			p.Max = Duration(usDur(h.Max()))
 		}
 	}
-	opt := r.figureOptions()
-	for i, o := range r.Outages {
-		r.Outages[i] = Figures(r.Series, o.Outage, o.Start, o.End, opt)
-	}
+	r.UpdateOutages()
 	return nil
+}
+
+// UpdateOutages computes again the figures of every declared outage in
+// r.Outages (faults of the embedded cluster, windows declared for an
+// external one) from the series, replaces the detected ones by those
+// DetectOutages finds now outside the declared ones (an outage is not
+// detected again where a declared one, or its recovery until 99% Green,
+// overlaps it), and splits the requests and errors inside and outside the
+// outage windows (ErrorSplit). Recompute, AddOutageAt and AddWindow call it;
+// call it after changing r.Config, whose RampUp places the steady windows.
+func (r *Report) UpdateOutages() {
+	opt := r.figureOptions()
+	var declared []OutageFigures
+	for _, o := range r.Outages {
+		if !o.Detected {
+			declared = append(declared, Figures(r.Series, o.Outage, o.Start, o.End, opt))
+		}
+	}
+	all := declared
+	for _, d := range DetectOutages(r.Series, opt) {
+		if !slices.ContainsFunc(declared, func(o OutageFigures) bool {
+			return d.Start.Before(o.recovered(r.Series)) && o.Start.Before(d.End)
+		}) {
+			all = append(all, d)
+		}
+	}
+	r.Outages = all
+	r.ErrorSplit = splitErrors(r.Series, r.Outages)
 }
 
 // AddOutage adds the figures of outage o, whose At is counted from r.Start,
@@ -466,10 +510,32 @@ func (r *Report) AddOutage(o Outage) {
 // AddOutageAt is AddOutage with the times the fault was really switched on
 // and off, which a busy machine can make later than planned.
 func (r *Report) AddOutageAt(o Outage, start, end time.Time) {
-	r.Outages = append(r.Outages, Figures(r.Series, o.String(), start, end, r.figureOptions()))
+	r.Outages = append(r.Outages, OutageFigures{Outage: o.String(), Start: start, End: end})
 	if !slices.Contains(r.Config.Outages, o.String()) {
 		r.Config.Outages = append(r.Config.Outages, o.String())
 	}
+	r.UpdateOutages()
+}
+
+// AddWindow adds the figures of the outage an external cluster had in
+// window w, counted from r.Start, to r.Outages, and adds w to
+// r.Config.OutageWindows if it is not there yet. A window that begins at or
+// after r.End (a run stopped early) is left out; one that ends after r.End
+// is cut there.
+func (r *Report) AddWindow(w Window) {
+	start := r.Start.Add(w.At)
+	if !start.Before(r.End) {
+		return
+	}
+	end := start.Add(w.Duration)
+	if end.After(r.End) {
+		end = r.End
+	}
+	r.Outages = append(r.Outages, OutageFigures{Outage: w.String(), Start: start, End: end})
+	if !slices.Contains(r.Config.OutageWindows, w.String()) {
+		r.Config.OutageWindows = append(r.Config.OutageWindows, w.String())
+	}
+	r.UpdateOutages()
 }
 
 func (r *Report) figureOptions() FigureOptions {
@@ -482,8 +548,8 @@ func (r *Report) Validate() error {
 	if err := checkVersion(r.Version, ""); err != nil {
 		return err
 	}
-	if r.Settings != DefaultHistogramSettings() {
-		return fmt.Errorf("%w: histogram settings %+v, this build records %+v", ErrIncompatible, r.Settings, DefaultHistogramSettings())
+	if want := settingsOf(r.Version); r.Settings != want {
+		return fmt.Errorf("%w: histogram settings %+v, version %d reports have %+v", ErrIncompatible, r.Settings, r.Version, want)
 	}
 	for name, c := range r.Commands {
 		if c == nil {
@@ -515,21 +581,22 @@ func (r *Report) Validate() error {
 	return nil
 }
 
-// checkVersion returns nil for ReportVersion, else an error wrapping
-// ErrIncompatible that says which loadgen can read the report; what
-// ("report 1: ") prefixes the version in the message.
+// checkVersion returns nil for the versions this build reads (2 and
+// ReportVersion), else an error wrapping ErrIncompatible that says which
+// loadgen can read the report; what ("report 1: ") prefixes the version in
+// the message.
 func checkVersion(v int, what string) error {
 	switch {
-	case v == ReportVersion:
+	case v >= oldestReadable && v <= ReportVersion:
 		return nil
 	case v <= 0:
-		return fmt.Errorf("%w: %sno version, this build reads version %d (is it a loadgen report?)", ErrIncompatible, what, ReportVersion)
+		return fmt.Errorf("%w: %sno version, this build reads versions %d to %d (is it a loadgen report?)", ErrIncompatible, what, oldestReadable, ReportVersion)
 	case v == 1:
-		return fmt.Errorf("%w: %sversion 1, this build reads version %d only "+
+		return fmt.Errorf("%w: %sversion 1, this build reads versions %d to %d only "+
 			"(version 1 counted each invitation twice, as the operation invite and the call sendinvitation; "+
-			"rerun with this build, or read it with the loadgen that wrote it)", ErrIncompatible, what, ReportVersion)
-	case v < ReportVersion:
-		return fmt.Errorf("%w: %sversion %d, this build reads version %d only (rerun with this build)", ErrIncompatible, what, v, ReportVersion)
+			"rerun with this build, or read it with the loadgen that wrote it)", ErrIncompatible, what, oldestReadable, ReportVersion)
+	case v < oldestReadable:
+		return fmt.Errorf("%w: %sversion %d, this build reads versions %d to %d only (rerun with this build)", ErrIncompatible, what, v, oldestReadable, ReportVersion)
 	default:
 		return fmt.Errorf("%w: %sversion %d is newer than this build's version %d (use the loadgen that wrote it)", ErrIncompatible, what, v, ReportVersion)
 	}
@@ -567,162 +634,4 @@ func latencyOf(h *hdr.Histogram) Latency {
 		P999:  d(q[99.9]),
 		Max:   d(h.Max()),
 	}
-}
-
-// FigureOptions are the windows Figures looks at. The zero value means the
-// defaults.
-type FigureOptions struct {
-	// SteadyWindow is how long before the outage the steady rate is
-	// averaged over; zero means DefaultSteadyWindow.
-	SteadyWindow time.Duration
-	// PeakWindow is how long after the outage the peak rate is looked for;
-	// zero means DefaultPeakWindow.
-	PeakWindow time.Duration
-	// NotBefore keeps the steady window after the ramp-up.
-	NotBefore time.Time
-}
-
-// Figures computes the figures of an outage from start to end out of series
-// s. It is a pure function of its arguments.
-func Figures(s Series, outage string, start, end time.Time, opt FigureOptions) OutageFigures {
-	if opt.SteadyWindow <= 0 {
-		opt.SteadyWindow = DefaultSteadyWindow
-	}
-	if opt.PeakWindow <= 0 {
-		opt.PeakWindow = DefaultPeakWindow
-	}
-	f := OutageFigures{Outage: outage, Start: start, End: end}
-	for _, g := range []struct {
-		dst      **Duration
-		permille int64
-	}{{&f.Green50, 500}, {&f.Green99, 990}, {&f.Green100, 1000}} {
-		if d, ok := TimeToGreen(s, end, g.permille); ok {
-			*g.dst = ptr(Duration(d))
-		}
-	}
-	steadyFrom := start.Add(-opt.SteadyWindow)
-	if opt.NotBefore.After(steadyFrom) {
-		steadyFrom = opt.NotBefore
-	}
-	f.RateOf = "requests"
-	rates := RequestRates(s)
-	if hasAttempts(s) {
-		f.RateOf = "attempts"
-		rates = AttemptRates(s)
-	}
-	f.SteadyRate, f.PeakRate, f.HerdRatio = Herd(s.Start, rates, steadyFrom, start, end, end.Add(opt.PeakWindow))
-	f.OutboxBefore, f.OutboxPeak, f.Drain = drainOf(s, start, end)
-	return f
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func hasAttempts(s Series) bool {
-	for _, p := range s.Points {
-		if p.Attempts > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// RequestRates returns the operations of each second of s.
-func RequestRates(s Series) []int64 {
-	out := make([]int64, len(s.Points))
-	for i, p := range s.Points {
-		out[i] = p.Requests
-	}
-	return out
-}
-
-// AttemptRates returns the attempts of each second of s.
-func AttemptRates(s Series) []int64 {
-	out := make([]int64, len(s.Points))
-	for i, p := range s.Points {
-		out[i] = p.Attempts
-	}
-	return out
-}
-
-// TimeToGreen returns the time from end to the first gauge sample of s taken
-// at or after end with at least permille/1000 of the clients Green (of
-// Clients, or of Green+Red when Clients was not sampled); 0 if the last
-// sample before end already had them (the fleet rode the outage out). ok is
-// false when no such sample exists.
-func TimeToGreen(s Series, end time.Time, permille int64) (d time.Duration, ok bool) {
-	green := func(p Point) bool {
-		total := p.Clients
-		if total == 0 {
-			total = p.Green + p.Red
-		}
-		return total > 0 && p.Green*1000 >= permille*total
-	}
-	last := -1 // the last sample before end
-	for i, p := range s.Points {
-		if p.Sampled && s.sampleTime(i).Before(end) {
-			last = i
-		}
-	}
-	if last >= 0 && green(s.Points[last]) {
-		return 0, true
-	}
-	for i, p := range s.Points {
-		if at := s.sampleTime(i); p.Sampled && !at.Before(end) && green(p) {
-			return at.Sub(end), true
-		}
-	}
-	return 0, false
-}
-
-// Herd computes the herd ratio from per-second rates whose index 0 is Unix
-// second base: steady is the mean rate over the whole seconds in
-// [steadyFrom, outageStart), peak the highest rate of a second that starts
-// in [floor(outageEnd), peakUntil), and ratio is peak / steady, or 0 when
-// steady is 0.
-func Herd(base int64, rates []int64, steadyFrom, outageStart, outageEnd, peakUntil time.Time) (steady, peak, ratio float64) {
-	var sum, n int64
-	for i, v := range rates {
-		t := time.Unix(base+int64(i), 0)
-		if t.Before(steadyFrom) || t.Add(time.Second).After(outageStart) {
-			continue
-		}
-		sum += v
-		n++
-	}
-	if n > 0 {
-		steady = float64(sum) / float64(n)
-	}
-	from := outageEnd.Unix()
-	for i, v := range rates {
-		sec := base + int64(i)
-		if sec < from || !time.Unix(sec, 0).Before(peakUntil) {
-			continue
-		}
-		peak = max(peak, float64(v))
-	}
-	if steady > 0 {
-		ratio = peak / steady
-	}
-	return steady, peak, ratio
-}
-
-// drainOf returns the outbox depth sampled last before start, the peak from
-// then until it is back to that depth after end, and the time from end until
-// it is (nil if never).
-func drainOf(s Series, start, end time.Time) (before, peak int64, drain *Duration) {
-	for i, p := range s.Points {
-		if !p.Sampled {
-			continue
-		}
-		at := s.sampleTime(i)
-		if at.Before(start) {
-			before = p.Outbox
-			continue
-		}
-		peak = max(peak, p.Outbox)
-		if !at.Before(end) && p.Outbox <= before {
-			return before, max(peak, before), ptr(Duration(at.Sub(end)))
-		}
-	}
-	return before, max(peak, before), nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,11 +56,18 @@ func TestFigures(t *testing.T) {
 		Green50: durPtr(1500 * time.Millisecond), Green99: durPtr(2500 * time.Millisecond), Green100: durPtr(3500 * time.Millisecond),
 		RateOf: "requests", SteadyRate: 100, PeakRate: 400, HerdRatio: 4,
 		OutboxBefore: 0, OutboxPeak: 100, Drain: durPtr(3500 * time.Millisecond),
+		// Every client Red at the first sample of the outage, 0.5 s in.
+		Red50: durPtr(500 * time.Millisecond), Red99: durPtr(500 * time.Millisecond), Red100: durPtr(500 * time.Millisecond),
+		RedPeak: 100,
+		// 10 requests/s during the outage against 100 before.
+		RequestRate: 10, SteadyRequestRate: 100, RequestLoad: 0.1,
 	}
-	if !equalDur(f.Green50, want.Green50) || !equalDur(f.Green99, want.Green99) || !equalDur(f.Green100, want.Green100) || !equalDur(f.Drain, want.Drain) {
-		t.Errorf("times: green %v %v %v drain %v", f.Green50, f.Green99, f.Green100, f.Drain)
+	if !equalDur(f.Green50, want.Green50) || !equalDur(f.Green99, want.Green99) || !equalDur(f.Green100, want.Green100) || !equalDur(f.Drain, want.Drain) ||
+		!equalDur(f.Red50, want.Red50) || !equalDur(f.Red99, want.Red99) || !equalDur(f.Red100, want.Red100) {
+		t.Errorf("times: red %v %v %v green %v %v %v drain %v", f.Red50, f.Red99, f.Red100, f.Green50, f.Green99, f.Green100, f.Drain)
 	}
 	f.Green50, f.Green99, f.Green100, f.Drain = want.Green50, want.Green99, want.Green100, want.Drain
+	f.Red50, f.Red99, f.Red100 = want.Red50, want.Red99, want.Red100
 	if f != want {
 		t.Errorf("figures\n got %+v\nwant %+v", f, want)
 	}
@@ -240,12 +248,93 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	if inv := back.Operations["invite"]; inv == nil || inv.Requests != 20 || inv.Errors != 4 || inv.Latency != rep.Operations["invite"].Latency {
 		t.Errorf("operation read back = %+v", inv)
 	}
-	if !bytes.Contains(a, []byte(`"operations": {`)) || !bytes.Contains(a, []byte(`"version": 2`)) {
-		t.Error(`JSON lacks "operations" or "version": 2`)
+	if !bytes.Contains(a, []byte(`"operations": {`)) || !bytes.Contains(a, []byte(`"version": 3`)) {
+		t.Error(`JSON lacks "operations" or "version": 3`)
 	}
-	// Durations are readable.
-	if !bytes.Contains(a, []byte(`"duration": "1m0s"`)) {
-		t.Error(`JSON lacks "duration": "1m0s"`)
+	// Durations are numbers of seconds, which any JSON reader takes.
+	for _, want := range []string{`"duration": 60,`, `"ramp_up": 5,`, `"p50": 0.006003,`, `"green100": 2.5`, `"tolerance": 0.01,`} {
+		if !bytes.Contains(a, []byte(want)) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(a, &generic); err != nil {
+		t.Fatal(err)
+	}
+	if p50, ok := generic["total"].(map[string]any)["p50"].(float64); !ok || p50 != 0.006003 {
+		t.Errorf("total.p50 read by a plain JSON decoder = %#v, want the number 0.006003", generic["total"].(map[string]any)["p50"])
+	}
+}
+
+// TestReadReportVersion2: a version 2 report (durations as Go strings,
+// histograms up to 60 s), as the previous loadgen wrote it, still reads,
+// renders in every format and checks against thresholds with its own
+// geometry; written again it reads back; it merges with version 2 reports
+// but not with version 3 ones.
+func TestReadReportVersion2(t *testing.T) {
+	raw, err := os.ReadFile("testdata/report_v2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"p50": "6.003ms"`)) || !bytes.Contains(raw, []byte(`"highest_us": 60000000`)) {
+		t.Fatal("testdata/report_v2.json is not a version 2 report")
+	}
+	r, err := ReadReport(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v3 := sampleReport(t)
+	if r.Version != 2 || r.Settings.Highest != 60_000_000 || r.Requests != 600 || r.Total != v3.Total {
+		t.Errorf("version %d highest %d requests %d total %+v; want 2, 60 s, 600 and %+v", r.Version, r.Settings.Highest, r.Requests, r.Total, v3.Total)
+	}
+	if time.Duration(r.Config.Duration) != time.Minute || len(r.Outages) != 1 || !equalDur(r.Outages[0].Green100, durPtr(2500*time.Millisecond)) {
+		t.Errorf("config duration %s, outages %+v", r.Config.Duration, r.Outages)
+	}
+	if err := r.Recompute(); err != nil {
+		t.Errorf("Recompute of a version 2 report: %v", err)
+	}
+	for name, rep := range map[string]Reporter{"text": TextReporter(r), "html": HTMLReporter(r), "hgrm": HgrmReporter(r, ""), "json": JSONReporter(r)} {
+		var b bytes.Buffer
+		if err := rep(&b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if name == "hgrm" && !strings.Contains(b.String(), "Buckets =           16") {
+			t.Errorf("hgrm of a version 2 report does not keep its 60 s geometry:\n%s", b.String())
+		}
+	}
+	for _, c := range []struct {
+		th      string
+		crossed bool
+	}{{"p99<2s", false}, {"p50{poll}<5ms", true}, {"errors<20%", false}, {"green100<2s", true}} {
+		th, err := ParseThreshold(c.th)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Check(r, th); (len(got) > 0) != c.crossed || len(got) > 0 && !got[0].Measured {
+			t.Errorf("%s on the version 2 report: %v", c.th, got)
+		}
+	}
+	back, err := ReadReport(bytes.NewReader(encodeJSON(t, r)))
+	if err != nil || back.Version != 2 || back.Total != r.Total {
+		t.Errorf("version 2 report written again and read back: %v, %+v", err, back)
+	}
+	r.Config.Shard, back.Config.Shard = "0/2", "1/2" // two halves of one run
+	if m, err := Merge(r, back); err != nil || m.Requests != 1200 || m.Version != 2 {
+		t.Errorf("Merge of two version 2 reports: %v", err)
+	}
+	_, err = Merge(v3, r)
+	if !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("Merge of version 3 and version 2 = %v, want ErrIncompatible", err)
+	}
+	for _, want := range []string{"report 1", "version 2", "report 0", "version 3", "one loadgen version"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("merge error %q does not say %q", err, want)
+		}
+	}
+	// A version 2 report with 1 h histograms is not a version 2 report.
+	r.Settings.Highest = HistogramHighest
+	if err := r.Validate(); !errors.Is(err, ErrIncompatible) {
+		t.Errorf("version 2 with version 3 settings: %v", err)
 	}
 }
 
@@ -306,7 +395,7 @@ func TestReadReportVersion1Explains(t *testing.T) {
 	if !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("ReadReport = %v, want ErrIncompatible", err)
 	}
-	for _, want := range []string{"version 1", "reads version 2", "twice", "rerun with this build"} {
+	for _, want := range []string{"version 1", "reads versions 2 to 3", "twice", "rerun with this build"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -359,7 +448,7 @@ func TestHgrmReporter(t *testing.T) {
 	footer := strings.Join(lines[len(lines)-3:], "\n")
 	want := "#[Mean    =       50.504, StdDeviation   =       28.866]\n" +
 		"#[Max     =      100.031, Total count    =          100]\n" +
-		"#[Buckets =           16, SubBuckets     =         2048]"
+		"#[Buckets =           22, SubBuckets     =         2048]"
 	if footer != want {
 		t.Errorf("footer\n%s\nwant\n%s", footer, want)
 	}
@@ -396,9 +485,14 @@ func TestTextReporter(t *testing.T) {
 		"refused      100",
 		"http://a.example:8080  500       0",
 		"Outage         down:10s@30s  from 30s to 40s",
-		"50% after 2.5s  99% after 2.5s  100% after 2.5s",
+		// Sampled figures at the 1 s resolution of the samples.
+		"Red          50% after 1s  99% after 1s  100% after 1s  (at most 10 Red)",
+		"Green again  50% after 3s  99% after 3s  100% after 3s",
+		"Load         during: requests 10.0/s (1.00× steady 10.0/s)",
 		"Herd ratio   1.00  (peak 10/s after, steady 10.0/s before, requests)",
-		"before 0  peak 5  drained after 2.5s",
+		"before 0  peak 5  drained after 3s",
+		// The outage from 30 s is Green again at 42.5 s: 13 seconds.
+		"Errors    steady 0 of 470 (0%)  in outages and recovery 100 of 130 (76.9%) over 13s",
 		"accepted 100  received 97  lost 3 (3%)  duplicated 2  after a drain phase of 3s",
 		"Requests  total 600",
 		"User operations, measured from their intended time",
@@ -542,14 +636,37 @@ func TestReportersOnEmptyReport(t *testing.T) {
 }
 
 func TestDurationJSON(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		json string
+	}{
+		{289 * time.Microsecond, "0.000289"},
+		{0, "0"},
+		{1500 * time.Millisecond, "1.5"},
+		{time.Nanosecond, "0.000000001"},
+		{time.Hour + time.Nanosecond, "3600.000000001"},
+		{-2 * time.Second, "-2"},
+		{90 * time.Minute, "5400"},
+	} {
+		b, err := json.Marshal(Duration(tt.d))
+		if err != nil || string(b) != tt.json {
+			t.Errorf("%s → %s, %v; want %s", tt.d, b, err, tt.json)
+		}
+		var back Duration
+		if err := json.Unmarshal(b, &back); err != nil || time.Duration(back) != tt.d {
+			t.Errorf("%s → %s → %s, %v", tt.d, b, time.Duration(back), err)
+		}
+	}
+	// Version 2 wrote Go duration strings.
 	var d Duration
-	for in, want := range map[string]time.Duration{`"1.5s"`: 1500 * time.Millisecond, `2000`: 2000, `"0s"`: 0} {
+	for in, want := range map[string]time.Duration{`"1.5s"`: 1500 * time.Millisecond, `"289µs"`: 289 * time.Microsecond, `"0s"`: 0, `2e-3`: 2 * time.Millisecond} {
 		if err := json.Unmarshal([]byte(in), &d); err != nil || time.Duration(d) != want {
 			t.Errorf("%s → %s, %v; want %s", in, d, err, want)
 		}
 	}
-	for _, in := range []string{`"soon"`, `1.5`, `true`} {
-		if err := json.Unmarshal([]byte(in), &d); err == nil {
+	for _, in := range []string{`"soon"`, `"1.5"`, `true`, `1e300`, `null`} {
+		d = 0
+		if err := json.Unmarshal([]byte(in), &d); (err == nil) != (in == `null`) {
 			t.Errorf("%s accepted", in)
 		}
 	}

@@ -145,3 +145,36 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// mergeSetups adds up the shards' setup counts, reasons by reason; nil
+// when no shard counted.
+func mergeSetups(reports []*Report) *SetupStats {
+	var out *SetupStats
+	byReason := make(map[SetupFailure]int64)
+	for _, r := range reports {
+		st := r.Setup
+		if st == nil {
+			continue
+		}
+		if out == nil {
+			out = &SetupStats{}
+		}
+		out.Clients += st.Clients
+		out.Started += st.Started
+		out.Failed += st.Failed
+		out.NotStarted += st.NotStarted
+		for _, f := range st.Failures {
+			n := f.Count
+			f.Count = 0
+			byReason[f] += n
+		}
+	}
+	for f, n := range byReason {
+		f.Count = n
+		out.Failures = append(out.Failures, f)
+	}
+	if out != nil {
+		sortFailures(out.Failures)
+	}
+	return out
+}

@@ -92,6 +92,12 @@ func lookupMetric(name string) (metric, bool) {
 		return metric{unit: unitCount, of: "accepted invitations", help: "invitations accepted but not received"}, true
 	case "duplicated":
 		return metric{unit: unitCount, of: "accepted invitations", help: "invitations received more than once"}, true
+	case "steady_errors":
+		return metric{unit: unitCount, of: "steady requests", help: "failed requests outside the outages and their recovery (all of them in a run without outage)"}, true
+	case "outage_errors":
+		return metric{unit: unitCount, of: "requests in outages", help: "failed requests in the outages and their recovery, until 99% Green"}, true
+	case "outage_load":
+		return metric{unit: unitNumber, help: "attempt rate during an outage / steady rate before it (requests when no attempts; the worst outage)"}, true
 	case "herd":
 		return metric{unit: unitNumber, help: "peak rate after an outage / steady rate before it (the worst outage)"}, true
 	case "green50":
@@ -107,13 +113,13 @@ func lookupMetric(name string) (metric, bool) {
 }
 
 // metricNames lists the metrics for error messages, in a fixed order.
-const metricNames = "pNN (e.g. p99, p99.9), mean, max, errors, rps, late, missed, lost, duplicated, herd, green50, green99, green100, drain"
+const metricNames = "pNN (e.g. p99, p99.9), mean, max, errors, steady_errors, outage_errors, rps, late, missed, lost, duplicated, outage_load, herd, green50, green99, green100, drain"
 
 // ThresholdHelp returns one line per metric a threshold can name, with what
 // it measures and the value it takes, for a CLI's usage text.
 func ThresholdHelp() string {
 	var b strings.Builder
-	for _, name := range []string{"p", "mean", "max", "errors", "rps", "late", "missed", "lost", "duplicated", "herd", "green50", "green99", "green100", "drain"} {
+	for _, name := range []string{"p", "mean", "max", "errors", "steady_errors", "outage_errors", "rps", "late", "missed", "lost", "duplicated", "outage_load", "herd", "green50", "green99", "green100", "drain"} {
 		m, _ := lookupMetric(name)
 		label := name
 		if name == "p" {
@@ -126,7 +132,9 @@ func ThresholdHelp() string {
 		fmt.Fprintf(&b, "  %-18s %s (%s)\n", label, m.help, value)
 	}
 	b.WriteString("  {cmd} is a command (a protocol call, e.g. {sendinvitation}) or a user operation\n" +
-		"  measured from its intended time (e.g. {invite}); without it, all commands\n")
+		"  measured from its intended time (e.g. {invite}); without it, all commands\n" +
+		"  steady_errors<1% holds the steady state of a run with outages to 1% of errors,\n" +
+		"  whatever the outages cost; outage figures are of every outage, declared or detected\n")
 	return b.String()
 }
 
@@ -134,8 +142,9 @@ func ThresholdHelp() string {
 // "errors<1%". Make one with ParseThreshold; the zero value is not valid.
 type Threshold struct {
 	// Metric is the figure's name: "p" (with Percentile), "mean", "max",
-	// "errors", "rps", "late", "missed", "lost", "duplicated", "herd",
-	// "green50", "green99", "green100" or "drain".
+	// "errors", "steady_errors", "outage_errors", "rps", "late", "missed",
+	// "lost", "duplicated", "outage_load", "herd", "green50", "green99",
+	// "green100" or "drain".
 	Metric string
 	// Percentile is the percentile of metric "p", in (0, 100].
 	Percentile float64
@@ -180,11 +189,15 @@ func (t Threshold) name() string {
 // ParseThreshold reads a threshold written as METRIC[{COMMAND}] OP VALUE,
 // where OP is <, <=, > or >=, for example "p99<500ms", "p50{login}<=50ms",
 // "p99{invite}<2s", "errors<1%", "errors<=10", "rps>100", "herd<3" or
-// "green99<30s". COMMAND names a command or, when no command has that name,
-// a user operation (Report.Operations); ParseThreshold does not check it.
-// Latency and time metrics take a Go duration, errors, late, missed, lost
-// and duplicated a count or a percentage, rps and herd a number. The error
-// wraps ErrBadThreshold and says what is wrong.
+// "green99<30s", "steady_errors<1%" or "outage_load<5". COMMAND names a
+// command or, when no command has that name, a user operation
+// (Report.Operations); ParseThreshold does not check it. Latency and time
+// metrics take a Go duration; errors, steady_errors, outage_errors, late,
+// missed, lost and duplicated a count or a percentage; rps, outage_load and
+// herd a number. steady_errors and outage_errors count the requests of the
+// seconds outside and inside the outages and their recovery
+// (Report.ErrorSplit). The error wraps ErrBadThreshold and says what is
+// wrong.
 func ParseThreshold(s string) (Threshold, error) {
 	bad := func(format string, args ...any) (Threshold, error) {
 		return Threshold{}, fmt.Errorf("%w %q: %s", ErrBadThreshold, s, fmt.Sprintf(format, args...))
@@ -413,6 +426,16 @@ func (t Threshold) Measure(r *Report) (v float64, reason string) {
 		return us / 1e6, ""
 	case "errors":
 		return ratio(errs, requests)
+	case "steady_errors":
+		if e := r.ErrorSplit; e != nil {
+			return ratio(e.SteadyErrors, e.SteadyRequests)
+		}
+		return ratio(r.Errors, r.Requests) // no outage: all of the run is steady
+	case "outage_errors":
+		if r.ErrorSplit == nil {
+			return 0, "no outage in the report"
+		}
+		return ratio(r.ErrorSplit.OutageErrors, r.ErrorSplit.OutageRequests)
 	case "rps":
 		s := r.Elapsed().Seconds()
 		if s <= 0 {
@@ -446,6 +469,11 @@ func (t Threshold) Measure(r *Report) (v float64, reason string) {
 				return 0, "no steady rate before outage " + o.Outage
 			}
 			f = o.HerdRatio
+		case "outage_load":
+			if o.SteadyRate == 0 {
+				return 0, "no steady rate before outage " + o.Outage
+			}
+			f = o.Load()
 		default:
 			d := map[string]*Duration{"green50": o.Green50, "green99": o.Green99, "green100": o.Green100, "drain": o.Drain}[t.Metric]
 			if d == nil {

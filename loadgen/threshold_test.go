@@ -158,6 +158,13 @@ func TestCheck(t *testing.T) {
 		{"green100<=2.5s", false, true, ""},
 		{"green100<2s", true, true, "2.5s"},
 		{"drain<1s", true, true, "2.5s"},
+		// The errors are all in the outage and its recovery (30 s to 42.5 s).
+		{"steady_errors<1%", false, true, ""},
+		{"steady_errors<=0", false, true, ""},
+		{"outage_errors<50%", true, true, "76.92%"},
+		{"outage_errors<=100", false, true, ""},
+		{"outage_load<2", false, true, ""},
+		{"outage_load<0.5", true, true, "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -182,7 +189,8 @@ func TestCheck(t *testing.T) {
 
 	t.Run("missing figures", func(t *testing.T) {
 		empty := mustReport(t, newTestRecorder(t, t0), t0)
-		c := Check(empty, mustThresholds(t, "p99<1s", "herd<3", "lost<=0", "errors<1%", "rps>1", "green99<1m")...)
+		c := Check(empty, mustThresholds(t, "p99<1s", "herd<3", "lost<=0", "errors<1%", "rps>1", "green99<1m",
+			"steady_errors<1%", "outage_errors<1%", "outage_load<3")...)
 		want := []string{
 			"p99<1s not measured: no latencies recorded",
 			"herd<3 not measured: no outage in the report",
@@ -190,6 +198,9 @@ func TestCheck(t *testing.T) {
 			"errors<1% not measured: no requests",
 			"rps>1 not measured: the run has no duration",
 			"green99<1m not measured: no outage in the report",
+			"steady_errors<1% not measured: no steady requests",
+			"outage_errors<1% not measured: no outage in the report",
+			"outage_load<3 not measured: no outage in the report",
 		}
 		if len(c) != len(want) {
 			t.Fatalf("crossed %v", c)
@@ -244,7 +255,7 @@ func TestCheck(t *testing.T) {
 
 func TestThresholdHelp(t *testing.T) {
 	h := ThresholdHelp()
-	for _, want := range []string{"pNN[{cmd}]", "errors[{cmd}]", "herd ", "count or %", "{invite}"} {
+	for _, want := range []string{"pNN[{cmd}]", "errors[{cmd}]", "herd ", "count or %", "{invite}", "steady_errors ", "outage_errors ", "outage_load ", "steady_errors<1%"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("help lacks %q:\n%s", want, h)
 		}

@@ -79,7 +79,10 @@ func TextReporter(r *Report) Reporter {
 			p("  shard %s", r.Config.Shard)
 		}
 		if len(r.Shards) > 0 {
-			p("  merged from %d shards", len(r.Shards))
+			p("  %s", mergedFrom(r))
+		}
+		if r.Partial() {
+			p("  %s", partialLine(r))
 		}
 		p("\n")
 		target := "embedded cluster"
@@ -92,6 +95,9 @@ func TextReporter(r *Report) Reporter {
 			p("  beyond %s: %d", fmtDur(usDur(r.Settings.Highest)), r.Clipped)
 		}
 		p("\n")
+		if e := r.ErrorSplit; e != nil {
+			p("Errors\t%s\n", splitLine(e))
+		}
 		p("Latency\t%s\n", latencyLine(r.Total))
 		s := r.Schedule
 		offered, missed := scheduleCounts(r)
@@ -153,14 +159,12 @@ func TextReporter(r *Report) Reporter {
 		}
 		for _, o := range r.Outages {
 			fmt.Fprintln(bw)
-			p("Outage\t%s  from %s to %s\n", o.Outage, fmtDur(o.Start.Sub(r.Start)), fmtDur(o.End.Sub(r.Start)))
-			p("  Green again\t50%% after %s  99%% after %s  100%% after %s\n", optDur(o.Green50), optDur(o.Green99), optDur(o.Green100))
-			herd := "n/a (no steady rate before the outage)"
-			if o.SteadyRate > 0 {
-				herd = fmt.Sprintf("%.2f  (peak %.0f/s after, steady %.1f/s before, %s)", o.HerdRatio, o.PeakRate, o.SteadyRate, o.RateOf)
-			}
-			p("  Herd ratio\t%s\n", herd)
-			p("  Outbox\tbefore %d  peak %d  drained after %s\n", o.OutboxBefore, o.OutboxPeak, optDur(o.Drain))
+			p("Outage\t%s  from %s to %s\n", outageName(o), fmtDur(o.Start.Sub(r.Start)), fmtDur(o.End.Sub(r.Start)))
+			p("  Red\t%s\n", redLine(o))
+			p("  Green again\t%s\n", greenLine(o))
+			p("  Load\t%s\n", loadLine(o))
+			p("  Herd ratio\t%s\n", herdLine(o))
+			p("  Outbox\tbefore %d  peak %d  %s\n", o.OutboxBefore, o.OutboxPeak, drainText(o))
 			if err := tw.Flush(); err != nil {
 				return err
 			}
@@ -181,6 +185,24 @@ func TextReporter(r *Report) Reporter {
 		}
 		return bw.Flush()
 	}
+}
+
+// mergedFrom says how many shards a merged report holds.
+func mergedFrom(r *Report) string {
+	if r.Partial() {
+		return fmt.Sprintf("merged from %d of %d shards", len(r.Shards), len(r.Shards)+len(r.MissingShards))
+	}
+	return fmt.Sprintf("merged from %d shards", len(r.Shards))
+}
+
+// partialLine says which shards a partial report lacks: "partial: shard
+// 1/2 missing".
+func partialLine(r *Report) string {
+	noun := "shard"
+	if len(r.MissingShards) > 1 {
+		noun = "shards"
+	}
+	return "partial: " + noun + " " + strings.Join(r.MissingShards, ", ") + " missing"
 }
 
 func modelOf(c RunConfig) string {
@@ -207,11 +229,85 @@ func pct(n, of int64) string {
 	return fmt.Sprintf("%.3g%%", 100*float64(n)/float64(of))
 }
 
-func optDur(d *Duration) string {
-	if d == nil {
-		return "never"
+// fmtSampled formats a figure read off the gauge samples, which are taken
+// once a second, at that resolution: "3s", not "2.987s"; a figure above 0
+// is at least "1s".
+func fmtSampled(d Duration) string {
+	if d == 0 {
+		return "0s"
 	}
-	return fmtDur(time.Duration(*d))
+	return max(time.Second, time.Duration(d).Round(time.Second)).String()
+}
+
+// reached formats a share and the sampled time to reach it: "50% after 3s",
+// or "50% never" when it was not reached.
+func reached(share string, d *Duration) string {
+	if d == nil {
+		return share + " never"
+	}
+	return share + " after " + fmtSampled(*d)
+}
+
+// outageName names an outage for the text and HTML.
+func outageName(o OutageFigures) string {
+	switch {
+	case o.Detected:
+		return "detected (from the fleet's state)"
+	case strings.Contains(o.Outage, "+") && !strings.Contains(o.Outage, ":"):
+		return o.Outage + " (declared window)"
+	}
+	return o.Outage
+}
+
+func redLine(o OutageFigures) string {
+	if o.RedPeak == 0 && o.Red50 == nil {
+		return "no client went Red"
+	}
+	return reached("50%", o.Red50) + "  " + reached("99%", o.Red99) + "  " + reached("100%", o.Red100) +
+		"  (at most " + strconv.FormatInt(o.RedPeak, 10) + " Red)"
+}
+
+func greenLine(o OutageFigures) string {
+	return reached("50%", o.Green50) + "  " + reached("99%", o.Green99) + "  " + reached("100%", o.Green100)
+}
+
+// loadLine gives the request and attempt rates during the outage, against
+// the steady ones.
+func loadLine(o OutageFigures) string {
+	rate := func(what string, during, steady, load float64) string {
+		s := fmt.Sprintf("%s %.1f/s", what, during)
+		if steady > 0 {
+			return s + fmt.Sprintf(" (%.2f× steady %.1f/s)", load, steady)
+		}
+		return s + " (no steady rate)"
+	}
+	s := "during: " + rate("requests", o.RequestRate, o.SteadyRequestRate, o.RequestLoad)
+	if o.AttemptRate > 0 || o.SteadyAttemptRate > 0 {
+		s += "  " + rate("attempts", o.AttemptRate, o.SteadyAttemptRate, o.AttemptLoad)
+	}
+	return s
+}
+
+func herdLine(o OutageFigures) string {
+	if o.SteadyRate <= 0 {
+		return "n/a (no steady rate before the outage)"
+	}
+	return fmt.Sprintf("%.2f  (peak %.0f/s after, steady %.1f/s before, %s)", o.HerdRatio, o.PeakRate, o.SteadyRate, o.RateOf)
+}
+
+// drainText says when the outbox drained, or that it never did.
+func drainText(o OutageFigures) string {
+	if o.Drain == nil {
+		return fmt.Sprintf("never drained (%d queued)", o.OutboxLeft)
+	}
+	return "drained after " + fmtSampled(*o.Drain)
+}
+
+// splitLine gives the errors of the steady state and of the outages.
+func splitLine(e *ErrorSplit) string {
+	return fmt.Sprintf("steady %d of %d (%s)  in outages and recovery %d of %d (%s) over %ds",
+		e.SteadyErrors, e.SteadyRequests, pct(e.SteadyErrors, e.SteadyRequests),
+		e.OutageErrors, e.OutageRequests, pct(e.OutageErrors, e.OutageRequests), e.OutageSeconds)
 }
 
 // fmtDur formats d with about four significant digits.

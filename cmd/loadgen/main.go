@@ -155,6 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		cfg      loadgen.Config
 		outages  []string
+		windows  []string
 		shard    string
 		progress string
 		verbose  bool
@@ -179,6 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have (default: one shared pool)")
 	fs.StringVar(&cfg.OutboxDir, "outbox-dir", "", "give each client the durable SQLite outbox of a desktop, in a run directory created here and removed at the end (default: in memory)")
 	fs.StringArrayVar(&outages, "outage", nil, "fault window of the embedded cluster: [instances=I,J:]MODE:DUR@AT, MODE one of down, unavailable, hang, reset, dbdown (repeatable)")
+	fs.StringArrayVar(&windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION from the run's start, e.g. 20s+15s (repeatable); outages are also detected from the clients' state")
 	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off, to show the herd they prevent")
 	fs.StringVar(&shard, "shard", "", "run shard i/n of the fleet (clients with index % n == i)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the run's random choices (0: random)")
@@ -219,6 +221,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Errorf("--outage: %w", err)}
 		}
 		cfg.Outages = append(cfg.Outages, out)
+	}
+	for _, s := range windows {
+		w, err := loadgen.ParseWindow(s)
+		if err != nil {
+			return usageError{fmt.Errorf("--outage-window: %w", err)}
+		}
+		cfg.OutageWindows = append(cfg.OutageWindows, w)
 	}
 	if shard != "" {
 		s, err := loadgen.ParseShard(shard)
@@ -306,6 +315,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return usageError{fmt.Errorf("merge: %s: %w", path, err)}
 		}
+		r.Source = path
 		reports = append(reports, r)
 	}
 	merged, err := loadgen.Merge(reports...)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -33,6 +34,9 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"--outage", "flood:1s@1s"}, `unknown mode "flood"`},
 		{[]string{"--outage", "down:30s@50s", "--duration", "60s"}, "ends after the run"},
 		{[]string{"--url", "http://a", "--outage", "down:1s@1s"}, "embedded cluster"},
+		{[]string{"--url", "http://a", "--outage-window", "20s"}, "--outage-window"},
+		{[]string{"--url", "http://a", "--outage-window", "50s+20s", "--duration", "60s"}, "outage window 50s+20s ends at 1m10s, after the run (1m0s)"},
+		{[]string{"--outage-window", "20s+15s"}, "--outage"},
 		{[]string{"--shard", "2/2"}, "--shard"},
 		{[]string{"--threshold", "p99<fast"}, "--threshold"},
 		{[]string{"--progress", "sometimes"}, "--progress"},
@@ -73,19 +77,31 @@ func TestThresholdsAndMerge(t *testing.T) {
 	dir := t.TempDir()
 	common := []string{"--clients", "6", "--duration", "2s", "--ramp-up", "100ms", "--poll-interval", "500ms",
 		"--drain-timeout", "1s", "--progress", "off", "--seed", "5"}
-	shard0 := filepath.Join(dir, "0.json")
-	code, out, stderr := runCLI(t, append(common, "--shard", "0/2", "--out", shard0, "--threshold", "errors<100%")...)
-	if code != exitOK {
-		t.Fatalf("shard 0: exit %d\n%s\n%s", code, out, stderr)
+	// The shards of one run run at the same time (merge refuses shards
+	// that do not overlap).
+	shard0, shard1 := filepath.Join(dir, "0.json"), filepath.Join(dir, "1.json")
+	type result struct {
+		code           int
+		stdout, stderr string
 	}
-	shard1 := filepath.Join(dir, "1.json")
-	code, out, _ = runCLI(t, append(common, "--shard", "1/2", "--out", shard1, "--threshold", "p50<1ns")...)
-	if code != exitThreshold || !strings.Contains(out, "THRESHOLD CROSSED") {
-		t.Fatalf("shard 1 with an impossible threshold: exit %d\n%s", code, out)
+	var r0, r1 result
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		r0.code, r0.stdout, r0.stderr = runCLI(t, append(common, "--shard", "0/2", "--out", shard0, "--threshold", "errors<100%")...)
+	})
+	wg.Go(func() {
+		r1.code, r1.stdout, r1.stderr = runCLI(t, append(common, "--shard", "1/2", "--out", shard1, "--threshold", "p50<1ns")...)
+	})
+	wg.Wait()
+	if r0.code != exitOK {
+		t.Fatalf("shard 0: exit %d\n%s\n%s", r0.code, r0.stdout, r0.stderr)
+	}
+	if r1.code != exitThreshold || !strings.Contains(r1.stdout, "THRESHOLD CROSSED") {
+		t.Fatalf("shard 1 with an impossible threshold: exit %d\n%s", r1.code, r1.stdout)
 	}
 	html := filepath.Join(dir, "fleet.html")
 	hgrm := filepath.Join(dir, "fleet.hgrm")
-	code, out, stderr = runCLI(t, "merge", shard0, shard1, "--html", html, "--hgrm", hgrm)
+	code, out, stderr := runCLI(t, "merge", shard0, shard1, "--html", html, "--hgrm", hgrm)
 	if code != exitOK {
 		t.Fatalf("merge: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -96,6 +112,16 @@ func TestThresholdsAndMerge(t *testing.T) {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}
+	}
+	// The same shard twice is refused, naming both files.
+	code, _, stderr = runCLI(t, "merge", shard0, shard1, shard0)
+	if code != exitUsage || !strings.Contains(stderr, "report 0 ("+shard0+") and report 2 ("+shard0+")") || !strings.Contains(stderr, "the same shard twice") {
+		t.Errorf("the same shard twice: exit %d\n%s", code, stderr)
+	}
+	// One shard of two merges, as a partial report.
+	code, out, _ = runCLI(t, "merge", shard1)
+	if code != exitOK || !strings.Contains(out, "partial: shard 0/2 missing") {
+		t.Errorf("one shard of two: exit %d\n%s", code, out)
 	}
 }
 
