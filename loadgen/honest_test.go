@@ -286,3 +286,47 @@ func TestSaturatedGeneratorIsFlagged(t *testing.T) {
 		t.Errorf("no CPU clock: %+v, want nothing claimed", g)
 	}
 }
+
+// TestUntrustedRunSaysSoFirst: a run whose generator was saturated, or
+// whose clients did not all start, or whose invitations are pending, says
+// so in the first lines of its text and in a banner of its HTML, and the
+// JSON carries the generator object.
+func TestUntrustedRunSaysSoFirst(t *testing.T) {
+	r := &Report{
+		Version: ReportVersion, Settings: DefaultHistogramSettings(),
+		Start: time.Unix(1_700_000_000, 0), End: time.Unix(1_700_000_060, 0),
+		Config:    RunConfig{Clients: 150},
+		Generator: &GeneratorStats{Measured: true, CPUSeconds: 118, Cores: 2, CPUShare: 0.98, PeakCPUShare: 0.99, Saturated: true, Reason: "99% of its 2 cores over 10s"},
+		Setup:     &SetupStats{Clients: 150, Started: 100, Failed: 50, Failures: []SetupFailure{{Step: "loginuser", Class: ClassException, Primary: -30101, Message: "unknown user", Count: 50}}},
+		Delivery:  &Delivery{Accepted: 10, Received: 4, Pending: 6, PendingReason: pendingInterrupted},
+	}
+	var text strings.Builder
+	if err := TextReporter(r)(&text); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(text.String(), "\n")
+	if !strings.HasPrefix(lines[0], "WARNING: the generator reached its limit") ||
+		!strings.HasPrefix(lines[1], "WARNING: 50 of 150 clients never started") || !strings.Contains(lines[1], "-30101") ||
+		!strings.HasPrefix(lines[2], "NOTE: 6 accepted invitations are pending, not lost") {
+		t.Errorf("first lines:\n%s", strings.Join(lines[:4], "\n"))
+	}
+	if !strings.Contains(text.String(), "pending 6 (the run was interrupted") || !strings.Contains(text.String(), "lost 0") {
+		t.Errorf("delivery line does not say 6 pending and 0 lost:\n%s", text.String())
+	}
+	var html strings.Builder
+	if err := HTMLReporter(r)(&html); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.String(), `<p class="warn warning">WARNING: the generator reached its limit`) {
+		t.Errorf("the HTML has no banner for the saturated generator")
+	}
+	var js strings.Builder
+	if err := JSONReporter(r)(&js); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"generator": {`, `"cpu_seconds": 118`, `"cores": 2`, `"cpu_share": 0.98`, `"saturated": true`, `"pending": 6`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+}

@@ -41,8 +41,11 @@ const (
 
 type htmlData struct {
 	R        *Report
-	Merged   string // "merged from 1 of 2 shards", "" for one process
-	Partial  string // "partial: shard 1/2 missing", "" when complete
+	Merged   string   // "merged from 1 of 2 shards", "" for one process
+	Partial  string   // "partial: shard 1/2 missing", "" when complete
+	Warnings []string // Report.Warnings: a saturated generator, clients that never started, …
+	Gen      []kv     // the generator's self-measurement
+	Setup    []kv     // the clients' starts
 	Title    string
 	Target   string
 	Model    string
@@ -121,6 +124,16 @@ func newHTMLData(r *Report) *htmlData {
 	if r.Partial() {
 		d.Partial = partialLine(r)
 	}
+	d.Warnings = r.Warnings()
+	if g := r.Generator; g != nil {
+		d.Gen = []kv{{"generator", generatorLine(g)}}
+	}
+	if st := r.Setup; st != nil {
+		d.Setup = []kv{{"clients started", setupLine(st)}}
+		for _, f := range st.Failures {
+			d.Setup = append(d.Setup, kv{itoa(f.Count) + " ×", f.String()})
+		}
+	}
 	l := r.Total
 	dur := func(v Duration) string { return fmtDur(time.Duration(v)) }
 	d.Total = []kv{{"min", dur(l.Min)}, {"mean", dur(l.Mean)}, {"p50", dur(l.P50)}, {"p90", dur(l.P90)},
@@ -161,6 +174,7 @@ func newHTMLData(r *Report) *htmlData {
 	if dv := r.Delivery; dv != nil {
 		d.Delivery = []kv{{"accepted", itoa(dv.Accepted)}, {"received", itoa(dv.Received)},
 			{"lost", itoa(dv.Lost) + " (" + pct(dv.Lost, dv.Accepted) + ")"}, {"duplicated", itoa(dv.Duplicated)},
+			{"pending", pendingText(dv)},
 			{"still queued", itoa(dv.Queued)}, {"dead", itoa(dv.Dead)}}
 	}
 	d.Charts = charts(r)
@@ -346,7 +360,8 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 <body>
 <h1>{{.Title}}</h1>
 {{with .Partial}}<p class="warn" id="partial"><strong>{{.}}</strong>: the figures are those of the shards merged only.</p>{{end}}
-<table class="kv">
+{{range .Warnings}}<p class="warn warning">{{.}}</p>
+{{end}}<table class="kv">
 <tr><td>target</td><td>{{.Target}}</td></tr>
 <tr><td>model</td><td>{{.Model}}</td></tr>
 <tr><td>clients</td><td>{{.R.Config.Clients}}</td></tr>
@@ -356,6 +371,8 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 <tr><td>requests</td><td>{{.R.Requests}}</td></tr>
 <tr><td>errors</td><td>{{.R.Errors}} ({{.ErrPct}})</td></tr>
 {{- with .Split}}<tr><td>errors, steady and in outages</td><td>{{.}}</td></tr>{{end}}
+{{- range .Gen}}<tr><td>{{.K}}</td><td>{{.V}}</td></tr>{{end}}
+{{- range .Setup}}<tr><td>{{.K}}</td><td>{{.V}}</td></tr>{{end}}
 </table>
 
 <h2>Latency (from intended send time)</h2>

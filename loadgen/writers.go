@@ -99,6 +99,15 @@ func TextReporter(r *Report) Reporter {
 			p("Errors\t%s\n", splitLine(e))
 		}
 		p("Latency\t%s\n", latencyLine(r.Total))
+		if g := r.Generator; g != nil {
+			p("Generator\t%s\n", generatorLine(g))
+		}
+		if st := r.Setup; st != nil && st.Failed+st.NotStarted > 0 {
+			p("Setup\t%s\n", setupLine(st))
+			for _, f := range st.Failures {
+				p("\t%d × %s\n", f.Count, f)
+			}
+		}
 		s := r.Schedule
 		offered, missed := scheduleCounts(r)
 		p("Schedule\toffered %s  sent %d  late %d (>%s)  missed %s  lag p99 %s  max %s\n",
@@ -172,6 +181,9 @@ func TextReporter(r *Report) Reporter {
 		if d := r.Delivery; d != nil {
 			fmt.Fprintln(bw)
 			p("Delivery\taccepted %d  received %d  lost %d (%s)  duplicated %d", d.Accepted, d.Received, d.Lost, pct(d.Lost, d.Accepted), d.Duplicated)
+			if d.Pending > 0 {
+				p("  pending %s", pendingText(d))
+			}
 			if d.Queued > 0 || d.Dead > 0 {
 				p("  still queued %d  dead %d", d.Queued, d.Dead)
 			}
@@ -334,4 +346,40 @@ func scheduleCounts(r *Report) (offered, missed string) {
 		return "n/a (closed model)", "n/a"
 	}
 	return strconv.FormatInt(r.Schedule.Offered, 10), strconv.FormatInt(r.Schedule.Missed, 10)
+}
+
+// generatorLine is the generator's self-measurement in one line.
+func generatorLine(g *GeneratorStats) string {
+	if !g.Measured {
+		return fmt.Sprintf("not measured here (%d cores)", g.Cores)
+	}
+	s := fmt.Sprintf("CPU %.1f s  %.0f%% of %d cores (peak %.0f%% over %s)  scheduler latency p99 %s (peak %s)",
+		g.CPUSeconds, 100*g.CPUShare, g.Cores, 100*g.PeakCPUShare, SaturationWindow,
+		fmtDur(time.Duration(g.SchedLatencyP99)), fmtDur(time.Duration(g.PeakSchedLatencyP99)))
+	if g.CPUPerRequestUs > 0 {
+		s += fmt.Sprintf("  %.0f µs CPU per request", g.CPUPerRequestUs)
+	}
+	if g.IncludesCluster {
+		s += "  (embedded cluster included)"
+	}
+	if g.SharedConnLimit > 0 {
+		s += fmt.Sprintf("  pool capped at %d connections per endpoint (open-file limit %d)", g.SharedConnLimit, g.OpenFileLimit)
+	}
+	if g.Saturated {
+		s += "  SATURATED"
+	}
+	return s
+}
+
+// setupLine counts the clients' starts.
+func setupLine(st *SetupStats) string {
+	return fmt.Sprintf("%d of %d started  %d refused  %d still trying at the end", st.Started, st.Clients, st.Failed, st.NotStarted)
+}
+
+// pendingText is the pending invitations with their reason.
+func pendingText(d *Delivery) string {
+	if d.Pending == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%s)", d.Pending, d.PendingReason)
 }
