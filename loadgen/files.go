@@ -50,8 +50,9 @@ type fileNeeds struct {
 // requests in flight at once, which is far below one per client (10,000
 // clients polling every 30 s keep a few dozen busy), but reaches one per
 // client when every server hangs. The pool is given all the files the
-// limit leaves, a connection per client and endpoint when they fit; past
-// that cap a request waits for a connection, which only a cluster that
+// limit leaves (half of them, for the ends of closing connections), a
+// connection per client and endpoint when they fit; past that cap a
+// request waits for a connection, which only a cluster that
 // holds thousands of requests at once makes it do. With a connection per
 // client, as on desktops, each client holds at least one: that is the
 // floor, and the run is refused, saying how many clients fit, below it.
@@ -91,7 +92,11 @@ func planFiles(hard uint64, n fileNeeds) (filePlan, error) {
 		// pool its least.
 		budget = int64(minSharedConns * n.endpoints * n.perConn)
 	}
-	p.sharedConns = int(uint64(budget) / (n.endpoints * n.perConn))
+	// Half: a connection the client gives up on (an attempt timeout)
+	// is closed at once on its side, and at the server's when the server
+	// notices, so at the worst moment both ends of old and new
+	// connections are open at once.
+	p.sharedConns = max(minSharedConns, int(uint64(budget)/(n.endpoints*n.perConn)/2))
 	return p, nil
 }
 

@@ -23,9 +23,9 @@ func TestPlanFiles(t *testing.T) {
 		wantErr string // substring; "" for none
 	}{
 		{"small run fits whole", 20_000, embedded(100, false, 0), 0, 0, ""},
-		{"10,000 shared", 20_000, embedded(10_000, false, 0), 3290, 0, ""},
-		{"50,000 shared", 20_000, embedded(50_000, false, 0), 3290, 0, ""},
-		{"50,000 shared external", 20_000, fileNeeds{clients: 50_000, endpoints: 2, perConn: 1}, 9872, 0, ""},
+		{"10,000 shared", 20_000, embedded(10_000, false, 0), 1645, 0, ""},
+		{"50,000 shared", 20_000, embedded(50_000, false, 0), 1645, 0, ""},
+		{"50,000 shared external", 20_000, fileNeeds{clients: 50_000, endpoints: 2, perConn: 1}, 4936, 0, ""},
 		{"9,000 per client", 20_000, embedded(9_000, true, 0), 0, 1, ""},
 		{"10,000 per client", 20_000, embedded(10_000, true, 0), 0, 0, "9872 clients fit under the open-file hard limit 20000"},
 		{"per client names the other end", 20_000, embedded(50_000, true, 0), 0, 0, "the embedded cluster holds the other end"},
