@@ -73,7 +73,7 @@ func (t *tracker) acceptedAt(token string, at time.Time) {
 	}
 	if !inv.received.IsZero() {
 		// Received before its sender learned of the acceptance: 0.
-		t.rec.RecordOperation(opDeliver, at, at, Outcome{})
+		t.rec.RecordDelivery(at, at)
 		delete(t.invs, token)
 	}
 }
@@ -126,7 +126,7 @@ func (t *tracker) receivedAt(token string, at time.Time) {
 		inv.received = at
 		return
 	}
-	t.rec.RecordOperation(opDeliver, inv.accepted, at, Outcome{})
+	t.rec.RecordDelivery(inv.accepted, at)
 	delete(t.invs, token)
 }
 

@@ -50,8 +50,9 @@ type engine struct {
 	shared  *http.Transport
 	start   time.Time // of the run; set before any goroutine starts
 
-	mu   sync.Mutex // guards sims
-	sims []*sim
+	mu      sync.Mutex // guards sims and polling
+	sims    []*sim
+	polling []int // fleet indexes of the clients that have begun to poll
 
 	track       *tracker     // each invitation from acceptance to receipt
 	setupLog    setupLog     // how the clients' starts went

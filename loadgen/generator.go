@@ -53,6 +53,10 @@ type GeneratorStats struct {
 	// highest such percentile over any SaturationWindow.
 	SchedLatencyP99     Duration `json:"sched_latency_p99"`
 	PeakSchedLatencyP99 Duration `json:"peak_sched_latency_p99"`
+	// GCPauseMax is the longest stop-the-world pause of the garbage
+	// collector during the run (the upper bound of its histogram bucket),
+	// one cause of a scheduler latency peak.
+	GCPauseMax Duration `json:"gc_pause_max"`
 	// Saturated is true when PeakCPUShare reached SaturationCPUShare or
 	// PeakSchedLatencyP99 reached SaturationSchedLatency; Reason says
 	// which, in words.
@@ -94,11 +98,13 @@ type selfMeter struct {
 	cores int
 	cpu   func() time.Duration // the process's CPU time; nil: not measured
 	sched func() *metrics.Float64Histogram
+	gc    func() *metrics.Float64Histogram
 
 	mu       sync.Mutex
 	start    time.Time
 	cpu0     time.Duration
 	sched0   *metrics.Float64Histogram
+	gc0      *metrics.Float64Histogram
 	shares   []float64 // CPU share of each of the last SaturationWindow seconds
 	lastAt   time.Time
 	lastCPU  time.Duration
@@ -111,13 +117,16 @@ type selfMeter struct {
 // newSelfMeter returns a meter of the process; cpu nil means the CPU time
 // is not measured (the report then says so).
 func newSelfMeter(cpu func() time.Duration) *selfMeter {
-	return &selfMeter{cores: runtime.GOMAXPROCS(0), cpu: cpu, sched: readSchedLatencies}
+	return &selfMeter{cores: runtime.GOMAXPROCS(0), cpu: cpu,
+		sched: func() *metrics.Float64Histogram { return readHist("/sched/latencies:seconds") },
+		gc:    func() *metrics.Float64Histogram { return readHist("/sched/pauses/total/gc:seconds") },
+	}
 }
 
-// readSchedLatencies reads the runtime's histogram of the time goroutines
-// spent runnable before running.
-func readSchedLatencies() *metrics.Float64Histogram {
-	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+// readHist reads one of the runtime's histograms: the time goroutines
+// spent runnable before running, the garbage collector's pauses.
+func readHist(name string) *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
 		return nil
@@ -137,6 +146,9 @@ func (m *selfMeter) begin(now time.Time) {
 	m.lastCPU = m.cpu0
 	m.sched0 = m.sched()
 	m.winSched = m.sched0
+	if m.gc != nil {
+		m.gc0 = m.gc()
+	}
 }
 
 // tick takes the sample of the second ending at now, and returns the CPU
@@ -194,6 +206,9 @@ func (m *selfMeter) stats(end time.Time, attempts int64, includesCluster bool) *
 	lat := quantile(diffHist(m.sched(), m.sched0), 0.99)
 	g.SchedLatencyP99 = Duration(secondsDur(lat))
 	g.PeakSchedLatencyP99 = Duration(secondsDur(max(m.peakLat, lat)))
+	if m.gc != nil {
+		g.GCPauseMax = Duration(secondsDur(quantile(diffHist(m.gc(), m.gc0), 1)))
+	}
 	if attempts > 0 {
 		g.CPUPerRequestUs = g.CPUSeconds * 1e6 / float64(attempts)
 	}
@@ -299,6 +314,7 @@ func mergeGenerators(reports []*Report) *GeneratorStats {
 		out.PeakCPUShare = max(out.PeakCPUShare, g.PeakCPUShare)
 		out.SchedLatencyP99 = max(out.SchedLatencyP99, g.SchedLatencyP99)
 		out.PeakSchedLatencyP99 = max(out.PeakSchedLatencyP99, g.PeakSchedLatencyP99)
+		out.GCPauseMax = max(out.GCPauseMax, g.GCPauseMax)
 		out.IncludesCluster = out.IncludesCluster || g.IncludesCluster
 		out.OpenFileLimit = max(out.OpenFileLimit, g.OpenFileLimit)
 		out.SharedConnLimit = max(out.SharedConnLimit, g.SharedConnLimit)

@@ -139,6 +139,15 @@ func TestDrainWaitsForOneEffectivePoll(t *testing.T) {
 		if p99 := time.Duration(dl.Latency.P99); p99 < 30*time.Second || p99 > 181*time.Second {
 			t.Errorf("deliver p99 %s, want within one 150-180 s poll wait", p99)
 		}
+		var delivered int64
+		var slowest Duration
+		for _, p := range r.Series.Points {
+			delivered += p.Delivered
+			slowest = max(slowest, p.DeliverP99)
+		}
+		if delivered != d.Received || slowest < Duration(30*time.Second) {
+			t.Errorf("series: %d deliveries, slowest p99 %s; want all %d, the slowest p99 past 30 s", delivered, time.Duration(slowest), d.Received)
+		}
 		th, err := ParseThreshold("p99{deliver}<200s")
 		if err != nil {
 			t.Fatal(err)
@@ -329,4 +338,30 @@ func TestUntrustedRunSaysSoFirst(t *testing.T) {
 			t.Errorf("JSON lacks %s", want)
 		}
 	}
+}
+
+// TestDeliveryLatencyIsNotTheRampUp: invitations go to clients that poll
+// already, so that a delivery's latency is the SDK's and the server's (a
+// poll interval at most), not the wait for a desktop the ramp-up has not
+// started yet (up to a minute here).
+func TestDeliveryLatencyIsNotTheRampUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 40, PollInterval: 2 * time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 40, RampUp: time.Minute, Duration: 70 * time.Second,
+			PollInterval: 2 * time.Second, InviteRate: 6, Seed: 8,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl := r.Operations[opDeliver]
+		if dl == nil || dl.Requests < 100 {
+			t.Fatalf("deliver %+v, want a few hundred", dl)
+		}
+		// A 2 s poll, +20% jitter, after the first poll's random delay.
+		if max := time.Duration(dl.Latency.Max); max > 5*time.Second {
+			t.Errorf("deliver max %s, want within a poll wait (2.4 s)", max)
+		}
+	})
 }

@@ -285,6 +285,11 @@ func charts(r *Report) []*svgChart {
 		}
 		return c
 	}
+	dms := func(get func(Point) Duration) func(Point) (float64, bool) {
+		return func(p Point) (float64, bool) {
+			return float64(get(p)) / float64(time.Millisecond), p.Delivered > 0
+		}
+	}
 	ms := func(get func(Point) Duration) func(Point) (float64, bool) {
 		return func(p Point) (float64, bool) {
 			if p.Requests == 0 {
@@ -306,7 +311,7 @@ func charts(r *Report) []*svgChart {
 	if hasAttempts(r.Series) {
 		rates = append(rates, ser{"attempts/s", "#9467bd", count(func(p Point) int64 { return p.Attempts }), false})
 	}
-	return []*svgChart{
+	out := []*svgChart{
 		build("Latency by intended second", "latency", true, []ser{
 			{"p50", "#1b9e77", ms(func(p Point) Duration { return p.P50 }), false},
 			{"p90", "#7570b3", ms(func(p Point) Duration { return p.P90 }), false},
@@ -322,6 +327,13 @@ func charts(r *Report) []*svgChart {
 			{"outbox", "#8c564b", gauge(func(p Point) int64 { return p.Outbox }), true},
 		}),
 	}
+	if slices.ContainsFunc(pts, func(p Point) bool { return p.Delivered > 0 }) {
+		out = append(out, build("Delivery latency (accepted to received) by second of acceptance", "latency", true, []ser{
+			{"p50", "#1b9e77", dms(func(p Point) Duration { return p.DeliverP50 }), false},
+			{"p99", "#d95f02", dms(func(p Point) Duration { return p.DeliverP99 }), false},
+		}))
+	}
+	return out
 }
 
 // niceStep returns 1, 2 or 5 times a power of ten, at least x.

@@ -242,6 +242,7 @@ func mergeSeries(reports []*Report) (Series, error) {
 	}
 	out := Series{Start: lo, Points: make([]Point, hi-lo)}
 	hists := make([]*hdr.PackedHistogram, len(out.Points))
+	dlv := make([]*hdr.PackedHistogram, len(out.Points))
 	// A merged second has gauges if any shard sampled in it.
 	for _, r := range reports {
 		off := int(r.Series.Start - lo)
@@ -266,6 +267,19 @@ func mergeSeries(reports []*Report) (Series, error) {
 			q.Requests += p.Requests
 			q.Errors += p.Errors
 			q.Attempts += p.Attempts
+			q.Delivered += p.Delivered
+			if p.DeliverHist != "" {
+				h, err := r.decodePacked(p.DeliverHist, fmt.Sprintf("report %d: deliveries of second %d", ri, i))
+				if err != nil {
+					return Series{}, err
+				}
+				if dlv[off+i] == nil {
+					dlv[off+i] = r.Settings.packed()
+				}
+				if dropped := dlv[off+i].Merge(h); dropped != 0 {
+					return Series{}, fmt.Errorf("%w: report %d: deliveries of second %d: %d values out of range", ErrIncompatible, ri, i, dropped)
+				}
+			}
 			if p.Hist != "" {
 				h, err := r.decodePacked(p.Hist, fmt.Sprintf("report %d: second %d", ri, i))
 				if err != nil {
@@ -300,6 +314,16 @@ func mergeSeries(reports []*Report) (Series, error) {
 			return Series{}, fmt.Errorf("loadgen: merge: encode histogram of second %d: %w", i, err)
 		}
 		out.Points[i].Hist = string(enc)
+	}
+	for i, h := range dlv {
+		if h == nil {
+			continue
+		}
+		enc, err := h.Encode()
+		if err != nil {
+			return Series{}, fmt.Errorf("loadgen: merge: encode deliveries of second %d: %w", i, err)
+		}
+		out.Points[i].DeliverHist = string(enc)
 	}
 	return out, nil
 }

@@ -202,6 +202,10 @@ type secStats struct {
 	errors   int64
 	attempts int64
 	hist     *hdr.PackedHistogram // latencies of the requests intended in this second, µs
+	// Deliveries of the invitations accepted in this second, and their
+	// latencies (µs); dlvHist is nil until the first.
+	delivered int64
+	dlvHist   *hdr.PackedHistogram
 }
 
 type gaugeSample struct {
@@ -334,6 +338,29 @@ func (r *Recorder) RecordOperation(op string, intended, done time.Time, o Outcom
 	s := r.lockShard()
 	s.operation(oi).add(us, ki)
 	s.mu.Unlock()
+}
+
+// RecordDelivery records the delivery of one message: accepted by the
+// server at accepted, received by its recipient at received. It is the
+// user operation "deliver" (as RecordOperation records it), and it is also
+// counted, with its latency, in the per-second series, in the second of
+// its acceptance (Point.Delivered, Point.DeliverP99).
+func (r *Recorder) RecordDelivery(accepted, received time.Time) {
+	r.RecordOperation(opDeliver, accepted, received, Outcome{})
+	us, _ := micros(received.Sub(accepted))
+	sec := r.second(accepted)
+	s := r.lockShard()
+	st := s.second(sec)
+	if st.dlvHist == nil {
+		st.dlvHist = newPacked()
+	}
+	_ = st.dlvHist.RecordValue(us)
+	st.delivered++
+	full := s.pending > maxPending
+	s.mu.Unlock()
+	if full {
+		r.fold()
+	}
 }
 
 // RecordLag records the schedule lag of one send: it was meant to start at
@@ -487,6 +514,13 @@ func (r *Recorder) fold() {
 		dst.errors += it.st.errors
 		dst.attempts += it.st.attempts
 		dst.hist.Merge(it.st.hist)
+		if it.st.dlvHist != nil {
+			if dst.dlvHist == nil {
+				dst.dlvHist = newPacked()
+			}
+			dst.dlvHist.Merge(it.st.dlvHist)
+			dst.delivered += it.st.delivered
+		}
 	}
 	r.mu.Unlock()
 }
@@ -737,6 +771,14 @@ func (r *Recorder) Report(end time.Time) (*Report, error) {
 					return nil, fmt.Errorf("loadgen: encode histogram of second %d: %w", i, err)
 				}
 				p.Hist = string(enc)
+			}
+			if st.dlvHist != nil {
+				enc, err := st.dlvHist.Encode()
+				if err != nil {
+					r.mu.Unlock()
+					return nil, fmt.Errorf("loadgen: encode deliveries of second %d: %w", i, err)
+				}
+				p.Delivered, p.DeliverHist = st.delivered, string(enc)
 			}
 		}
 		if i < len(r.gauges) && r.gauges[i].ok {

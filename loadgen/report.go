@@ -221,6 +221,14 @@ type Point struct {
 	// Hist is the operations' latency histogram, encoded like
 	// CommandStats.Hist but with HistogramSettings.SeriesDigits.
 	Hist string `json:"hist,omitempty"`
+	// Delivered counts the invitations accepted in the second that their
+	// recipients have received, DeliverP50 and DeliverP99 their delivery
+	// latency (the user operation "deliver"), from DeliverHist, encoded
+	// like Hist.
+	Delivered   int64    `json:"dlv,omitzero"`
+	DeliverP50  Duration `json:"dlv_p50,omitzero"`
+	DeliverP99  Duration `json:"dlv_p99,omitzero"`
+	DeliverHist string   `json:"dlv_hist,omitempty"`
 
 	Sampled  bool  `json:"sampled,omitzero"`   // the gauges below were sampled
 	SampleMs int32 `json:"sample_ms,omitzero"` // when, in ms into the second
@@ -467,6 +475,17 @@ func (r *Report) Recompute() error {
 			p.P99 = Duration(usDur(h.ValueAtPercentile(99)))
 			p.Max = Duration(usDur(h.Max()))
 		}
+		p.DeliverP50, p.DeliverP99 = 0, 0
+		if p.DeliverHist != "" {
+			h, err := r.decodePacked(p.DeliverHist, fmt.Sprintf("deliveries of second %d", i))
+			if err != nil {
+				return err
+			}
+			if h.TotalCount() > 0 {
+				p.DeliverP50 = Duration(usDur(h.ValueAtPercentile(50)))
+				p.DeliverP99 = Duration(usDur(h.ValueAtPercentile(99)))
+			}
+		}
 	}
 	r.UpdateOutages()
 	return nil
@@ -571,6 +590,9 @@ func (r *Report) Validate() error {
 		return err
 	}
 	for i, p := range r.Series.Points {
+		if _, err := r.decodePacked(p.DeliverHist, fmt.Sprintf("deliveries of second %d", i)); err != nil {
+			return err
+		}
 		if _, err := r.decodePacked(p.Hist, fmt.Sprintf("second %d", i)); err != nil {
 			return err
 		}

@@ -281,6 +281,9 @@ func (s *sim) setUp(ctx context.Context) {
 		return
 	}
 	s.e.setupLog.start()
+	s.e.mu.Lock()
+	s.e.polling = append(s.e.polling, s.idx)
+	s.e.mu.Unlock()
 	if s.e.cfg.Rate > 0 || s.e.cfg.InviteRate <= 0 {
 		return
 	}
@@ -347,14 +350,22 @@ func (s *sim) stopInvites() {
 // invite sends one invitation to a random other user of the fleet.
 func (s *sim) invite(ctx context.Context, intended time.Time) {
 	// Recipients are other clients of this shard, so that each shard's
-	// delivery accounting is complete on its own and shard reports add up.
-	owned := s.e.owners
-	if len(owned) < 2 {
-		return
-	}
-	to := owned[s.intN(len(owned))]
-	if to == s.idx {
-		to = owned[(slices.Index(owned, s.idx)+1)%len(owned)]
+	// delivery accounting is complete on its own and shard reports add up,
+	// and clients that poll already: an invitation to a desktop the
+	// ramp-up has not started yet would measure the ramp-up as delivery
+	// latency.
+	to, ok := s.e.recipient(s.idx, s.intN)
+	if !ok {
+		// No other client polls yet (an open model's first sends): any
+		// other client of the shard.
+		owned := s.e.owners
+		if len(owned) < 2 {
+			return
+		}
+		to = owned[s.intN(len(owned))]
+		if to == s.idx {
+			to = owned[(slices.Index(owned, s.idx)+1)%len(owned)]
+		}
 	}
 	// The token is unique to this run, so that invitations a real cluster
 	// still holds from an earlier run are not taken for this run's.
@@ -462,4 +473,27 @@ func classify(err error) string {
 		return ClassTimeout
 	}
 	return ClassOther
+}
+
+// recipient picks a random client other than from among those that poll,
+// with intN; false when there is none.
+func (e *engine) recipient(from int, intN func(int) int) (int, bool) {
+	e.mu.Lock()
+	n := len(e.polling)
+	e.mu.Unlock()
+	if n == 0 || n == 1 && e.pollingAt(0) == from {
+		return 0, false
+	}
+	for {
+		// The slice only grows: an index below n stays valid.
+		if to := e.pollingAt(intN(n)); to != from {
+			return to, true
+		}
+	}
+}
+
+func (e *engine) pollingAt(i int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.polling[i]
 }

@@ -353,9 +353,9 @@ func generatorLine(g *GeneratorStats) string {
 	if !g.Measured {
 		return fmt.Sprintf("not measured here (%d cores)", g.Cores)
 	}
-	s := fmt.Sprintf("CPU %.1f s  %.0f%% of %d cores (peak %.0f%% over %s)  scheduler latency p99 %s (peak %s)",
+	s := fmt.Sprintf("CPU %.1f s  %.0f%% of %d cores (peak %.0f%% over %s)  scheduler latency p99 %s (peak %s)  GC pause max %s",
 		g.CPUSeconds, 100*g.CPUShare, g.Cores, 100*g.PeakCPUShare, SaturationWindow,
-		fmtDur(time.Duration(g.SchedLatencyP99)), fmtDur(time.Duration(g.PeakSchedLatencyP99)))
+		fmtDur(time.Duration(g.SchedLatencyP99)), fmtDur(time.Duration(g.PeakSchedLatencyP99)), fmtDur(time.Duration(g.GCPauseMax)))
 	if g.CPUPerRequestUs > 0 {
 		s += fmt.Sprintf("  %.0f µs CPU per request", g.CPUPerRequestUs)
 	}

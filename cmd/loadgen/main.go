@@ -249,8 +249,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return usageError{fmt.Errorf("--progress %q: want auto, on or off", progress)}
 	}
-	if progress != "off" {
-		cfg.Progress = func(l loadgen.Live) { fmt.Fprintf(stderr, "\r\033[K%s", l) }
+	// The first time the generator holds its cores over the saturation
+	// share, say so at once, progress line or not: the figures from then
+	// on may be its own delays (Locust warns the same way).
+	warned := false
+	cfg.Progress = func(l loadgen.Live) {
+		if progress != "off" {
+			fmt.Fprintf(stderr, "\r\033[K%s", l)
+		}
+		if !warned && l.CPUShare >= loadgen.SaturationCPUShare {
+			warned = true
+			if progress != "off" {
+				fmt.Fprintln(stderr)
+			}
+			fmt.Fprintf(stderr, "loadgen: WARNING: at %s the generator used %.0f%% of its cores over the last %s: latencies from now on may be its own delays\n",
+				l.Elapsed.Truncate(time.Second), 100*l.CPUShare, loadgen.SaturationWindow)
+		}
 	}
 	if verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
@@ -267,7 +281,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stopped()
 
 	r, err := loadgen.Run(runCtx, cfg)
-	if cfg.Progress != nil {
+	if progress != "off" {
 		fmt.Fprintln(stderr)
 	}
 	if errors.Is(err, loadgen.ErrNoClientStarted) && r != nil {
