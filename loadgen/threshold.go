@@ -89,7 +89,9 @@ func lookupMetric(name string) (metric, bool) {
 	case "missed":
 		return metric{unit: unitCount, of: "offered sends", help: "sends due but never sent"}, true
 	case "lost":
-		return metric{unit: unitCount, of: "accepted invitations", help: "invitations accepted but not received"}, true
+		return metric{unit: unitCount, of: "accepted invitations", help: "invitations accepted and not received, although their recipient polled since"}, true
+	case "pending":
+		return metric{unit: unitCount, of: "accepted invitations", help: "invitations accepted and not received, their recipient not polled since"}, true
 	case "duplicated":
 		return metric{unit: unitCount, of: "accepted invitations", help: "invitations received more than once"}, true
 	case "steady_errors":
@@ -113,13 +115,13 @@ func lookupMetric(name string) (metric, bool) {
 }
 
 // metricNames lists the metrics for error messages, in a fixed order.
-const metricNames = "pNN (e.g. p99, p99.9), mean, max, errors, steady_errors, outage_errors, rps, late, missed, lost, duplicated, outage_load, herd, green50, green99, green100, drain"
+const metricNames = "pNN (e.g. p99, p99.9), mean, max, errors, steady_errors, outage_errors, rps, late, missed, lost, pending, duplicated, outage_load, herd, green50, green99, green100, drain"
 
 // ThresholdHelp returns one line per metric a threshold can name, with what
 // it measures and the value it takes, for a CLI's usage text.
 func ThresholdHelp() string {
 	var b strings.Builder
-	for _, name := range []string{"p", "mean", "max", "errors", "steady_errors", "outage_errors", "rps", "late", "missed", "lost", "duplicated", "outage_load", "herd", "green50", "green99", "green100", "drain"} {
+	for _, name := range []string{"p", "mean", "max", "errors", "steady_errors", "outage_errors", "rps", "late", "missed", "lost", "pending", "duplicated", "outage_load", "herd", "green50", "green99", "green100", "drain"} {
 		m, _ := lookupMetric(name)
 		label := name
 		if name == "p" {
@@ -143,7 +145,7 @@ func ThresholdHelp() string {
 type Threshold struct {
 	// Metric is the figure's name: "p" (with Percentile), "mean", "max",
 	// "errors", "steady_errors", "outage_errors", "rps", "late", "missed",
-	// "lost", "duplicated", "outage_load", "herd", "green50", "green99",
+	// "lost", "pending", "duplicated", "outage_load", "herd", "green50", "green99",
 	// "green100" or "drain".
 	Metric string
 	// Percentile is the percentile of metric "p", in (0, 100].
@@ -446,13 +448,16 @@ func (t Threshold) Measure(r *Report) (v float64, reason string) {
 		return ratio(r.Schedule.Late, r.Schedule.Sent)
 	case "missed":
 		return ratio(r.Schedule.Missed, r.Schedule.Offered)
-	case "lost", "duplicated":
+	case "lost", "pending", "duplicated":
 		if r.Delivery == nil {
 			return 0, "no delivery accounting in the report"
 		}
 		n := r.Delivery.Lost
-		if t.Metric == "duplicated" {
+		switch t.Metric {
+		case "duplicated":
 			n = r.Delivery.Duplicated
+		case "pending":
+			n = r.Delivery.Pending
 		}
 		return ratio(n, r.Delivery.Accepted)
 	}

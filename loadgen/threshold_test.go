@@ -152,6 +152,8 @@ func TestCheck(t *testing.T) {
 		{"missed<=0", false, true, ""},
 		{"lost<=0", true, true, "3"},
 		{"lost<5%", false, true, ""},
+		{"pending<=0", false, true, ""},
+		{"pending>0", true, true, "0"},
 		{"duplicated<1%", true, true, "2%"},
 		{"herd<2", false, true, ""},
 		{"herd<1", true, true, "1"},
