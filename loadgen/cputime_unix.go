@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// cpuMeasured says that cpuTime measures on this platform.
+const cpuMeasured = true
+
 // cpuTime returns the CPU time (user and system) the process has used: the
 // generator's self-measurement and the benchmarks' CPU per operation, which
 // other load on the machine disturbs less than wall time.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regfleet/regfleet/client"
@@ -37,6 +38,7 @@ type tracker struct {
 	byID     map[string]string    // queued invitations: idempotency key → token
 	sentIDs  map[string]time.Time // accepted by a drain before the sender saw the receipt
 	accepted int64                // distinct invitations known accepted (or received)
+	inFlight atomic.Int64         // invitations being sent
 }
 
 // tracked is one invitation on its way.
@@ -71,11 +73,15 @@ func (t *tracker) acceptedAt(token string, at time.Time) {
 		inv.counted = true
 		t.accepted++
 	}
-	if !inv.received.IsZero() {
-		// Received before its sender learned of the acceptance: 0.
-		t.rec.RecordDelivery(at, at)
-		delete(t.invs, token)
+	if inv.received.IsZero() {
+		return
 	}
+	delete(t.invs, token)
+	t.mu.Unlock()
+	// Received before its sender learned of the acceptance: 0. Recorded
+	// outside the lock, which every client's sends and receipts take.
+	t.rec.RecordDelivery(at, at)
+	t.mu.Lock()
 }
 
 // queuedAs notes that the invitation token waits in its sender's outbox
@@ -126,9 +132,25 @@ func (t *tracker) receivedAt(token string, at time.Time) {
 		inv.received = at
 		return
 	}
-	t.rec.RecordDelivery(inv.accepted, at)
+	accepted := inv.accepted
 	delete(t.invs, token)
+	t.mu.Unlock()
+	t.rec.RecordDelivery(accepted, at)
+	t.mu.Lock()
 }
+
+// refused forgets the invitation token, which the server refused.
+func (t *tracker) refused(token string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if inv := t.invs[token]; inv != nil && !inv.counted {
+		delete(t.invs, token)
+	}
+}
+
+// sending counts the invitations being sent, which the drain phase waits
+// for: one accepted a moment after the check would be counted pending.
+func (t *tracker) sending(delta int64) { t.inFlight.Add(delta) }
 
 // acceptedCount returns the invitations known accepted so far.
 func (t *tracker) acceptedCount() int64 {
@@ -180,10 +202,12 @@ func (e *engine) drainPhase(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, e.drainTimeout())
 	defer cancel()
 	for {
-		if d := e.delivery(); d.Received >= d.Accepted && d.Queued == 0 {
+		if d := e.delivery(); d.Received >= d.Accepted && d.Queued == 0 && e.track.inFlight.Load() == 0 {
 			return
 		}
-		if sleepCtx(ctx, 250*time.Millisecond) != nil {
+		// Once a second: the check reads every client's outbox (a query
+		// each with durable outboxes).
+		if sleepCtx(ctx, time.Second) != nil {
 			return
 		}
 	}

@@ -93,7 +93,7 @@ func (e *engine) setup() error {
 	// connection in this process too.
 	needs := fileNeeds{
 		clients:       uint64(e.owned()),
-		endpoints:     uint64(min(len(e.urls)+len(e.cfg.BackupURLs), 4)),
+		endpoints:     uint64(len(e.urls) + len(e.cfg.BackupURLs)),
 		perConn:       1,
 		connPerClient: e.cfg.ConnPerClient,
 	}
@@ -223,7 +223,10 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	}
 	e.rec = rec
 	e.track = newTracker(rec)
-	cpu := cpuTime
+	var cpu func() time.Duration
+	if cpuMeasured {
+		cpu = cpuTime
+	}
 	if e.cfg.memCluster != nil {
 		// Simulated time: CPU seconds over fake seconds mean nothing.
 		cpu = e.cfg.cpuSource
@@ -266,6 +269,13 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	cancel()
 	wg.Wait()
 	e.invites.Wait() // stopInvitations above: only sends in progress are left
+	// The last sample, of the fleet as it ends: before Close, after which
+	// a client is neither Green nor Red (and, carried forward by Merge,
+	// would empty the Green line of a shard that ended first).
+	stopSampling()
+	sampler.Wait()
+	end := time.Now()
+	e.sample(end)
 	// Stop the clients (their outbox drains run on their own contexts) so
 	// that the accounting below counts a settled fleet.
 	e.mu.Lock()
@@ -273,10 +283,6 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 		s.c.Close()
 	}
 	e.mu.Unlock()
-	end := time.Now()
-	e.sample(end)
-	stopSampling()
-	sampler.Wait()
 
 	report, err := rec.Report(end)
 	if err != nil {
@@ -293,7 +299,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 		report.AddWindow(w)
 	}
 	report.UpdateOutages() // with Config set: the steady windows after the ramp-up
-	d := e.finalDelivery(measured != nil, drainTime)
+	d := e.finalDelivery(ctx.Err() != nil, drainTime)
 	report.Delivery = &d
 	var attempts int64
 	for _, p := range report.Series.Points {
@@ -305,7 +311,9 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	report.Setup = e.setupLog.stats(len(e.owners))
 	// An interrupted run in which no client had tried yet is not a failure
 	// to start.
-	if st := report.Setup; st.Started == 0 && (st.Failed > 0 || ctx.Err() == nil) {
+	// A shard that owns no client (more shards than clients) has nothing
+	// to start.
+	if st := report.Setup; st.Clients > 0 && st.Started == 0 && (st.Failed > 0 || ctx.Err() == nil) {
 		return report, ErrNoClientStarted
 	}
 	return report, nil

@@ -39,7 +39,7 @@ type filePlan struct {
 // fileNeeds are the inputs of planFiles.
 type fileNeeds struct {
 	clients       uint64 // clients of this process
-	endpoints     uint64 // endpoints a client rotates over (at most 4 counted)
+	endpoints     uint64 // endpoints a client rotates over, each with its own connections
 	perConn       uint64 // files per connection: 2 when the embedded cluster holds the other end in this process
 	outboxMost    uint64 // files a durable outbox may hold; 0 without one
 	connPerClient bool

@@ -164,7 +164,7 @@ func (m *selfMeter) tick(now time.Time) float64 {
 		return 0
 	}
 	c := m.cpu()
-	m.shares = append(m.shares, (c-m.lastCPU).Seconds()/(dt.Seconds()*float64(m.cores)))
+	m.shares = append(m.shares, min(1, (c-m.lastCPU).Seconds()/(dt.Seconds()*float64(m.cores))))
 	m.lastAt, m.lastCPU = now, c
 	n := int(SaturationWindow / time.Second)
 	if len(m.shares) > n {
@@ -201,7 +201,9 @@ func (m *selfMeter) stats(end time.Time, attempts int64, includesCluster bool) *
 	}
 	g.Measured = true
 	g.CPUSeconds = (m.cpu() - m.cpu0).Seconds()
-	g.CPUShare = g.CPUSeconds / (elapsed.Seconds() * float64(m.cores))
+	// Threads in system calls may run beyond GOMAXPROCS; a share is of the
+	// cores the scheduler may use, at most all of them.
+	g.CPUShare = min(1, g.CPUSeconds/(elapsed.Seconds()*float64(m.cores)))
 	g.PeakCPUShare = max(m.peak, g.CPUShare)
 	lat := quantile(diffHist(m.sched(), m.sched0), 0.99)
 	g.SchedLatencyP99 = Duration(secondsDur(lat))
@@ -242,9 +244,10 @@ func diffHist(b, a *metrics.Float64Histogram) *metrics.Float64Histogram {
 	return d
 }
 
-// quantile returns the upper bound of the bucket holding quantile q of h
-// (the lower bound for the last, unbounded bucket), 0 for an empty or nil
-// histogram.
+// quantile returns the lower bound of the bucket holding quantile q of h,
+// 0 for an empty or nil histogram: a wait of at least that long, so that
+// the runtime's buckets (about 25% wide) never make a wait look longer
+// than it was.
 func quantile(h *metrics.Float64Histogram, q float64) float64 {
 	if h == nil {
 		return 0
@@ -261,11 +264,7 @@ func quantile(h *metrics.Float64Histogram, q float64) float64 {
 	for i, c := range h.Counts {
 		seen += c
 		if seen >= rank {
-			hi := h.Buckets[i+1]
-			if math.IsInf(hi, 1) {
-				return h.Buckets[i]
-			}
-			return hi
+			return max(h.Buckets[i], 0)
 		}
 	}
 	return 0

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"context"
 	"errors"
 	"runtime/metrics"
 	"strings"
@@ -362,6 +363,71 @@ func TestDeliveryLatencyIsNotTheRampUp(t *testing.T) {
 		// A 2 s poll, +20% jitter, after the first poll's random delay.
 		if max := time.Duration(dl.Latency.Max); max > 5*time.Second {
 			t.Errorf("deliver max %s, want within a poll wait (2.4 s)", max)
+		}
+	})
+}
+
+// TestLastSampleIsOfTheLiveFleet: the report's last gauge sample is of the
+// fleet as the run ended, all Green against a healthy cluster, not of
+// clients already closed (neither Green nor Red, which a merge would carry
+// forward as a fleet that lost its Green clients).
+func TestLastSampleIsOfTheLiveFleet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 10, PollInterval: time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 10, RampUp: time.Second, Duration: 5 * time.Second,
+			PollInterval: time.Second, InviteRate: -1, DrainTimeout: time.Second, Seed: 9,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last *Point
+		for i := range r.Series.Points {
+			if p := &r.Series.Points[i]; p.Sampled {
+				last = p
+			}
+		}
+		if last == nil || last.Clients != 10 || last.Green != 10 {
+			t.Errorf("last sample %+v, want 10 clients, 10 Green", last)
+		}
+	})
+}
+
+// TestInterruptDuringDrainSaysInterrupted: Ctrl-C in the drain phase
+// leaves invitations pending because the run was interrupted, and the
+// report says so.
+func TestInterruptDuringDrainSaysInterrupted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 20, PollInterval: 30 * time.Second})
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 32*time.Second)
+		defer cancel()
+		r, err := Run(ctx, Config{
+			memCluster: cl, Clients: 20, RampUp: time.Second, Duration: 30 * time.Second,
+			PollInterval: 30 * time.Second, InviteRate: 12, Seed: 10,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := r.Delivery; d.Pending == 0 || !strings.HasPrefix(d.PendingReason, pendingInterrupted) {
+			t.Errorf("delivery %+v, want pending because of the interruption", *d)
+		}
+	})
+}
+
+// TestEmptyShardIsNotAFailure: a shard that owns no client (more shards
+// than clients) has nothing to start, which is not ErrNoClientStarted.
+func TestEmptyShardIsNotAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 3, PollInterval: time.Second})
+		defer cl.Close()
+		_, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 3, Shard: Shard{Index: 3, Count: 4}, RampUp: time.Second, Duration: 2 * time.Second,
+			PollInterval: time.Second, DrainTimeout: time.Second, Seed: 11,
+		})
+		if err != nil {
+			t.Errorf("empty shard: %v, want no error", err)
 		}
 	})
 }

@@ -371,6 +371,8 @@ func (s *sim) invite(ctx context.Context, intended time.Time) {
 	// still holds from an earlier run are not taken for this run's.
 	token := s.e.runID + ":" + strconv.Itoa(s.idx) + ":" + strconv.FormatInt(s.seq.Add(1), 10)
 	s.e.track.created(token, to)
+	s.e.track.sending(1)
+	defer s.e.track.sending(-1)
 	if s.e.cfg.Rate == 0 {
 		// The open model's pacer records its own schedule lag.
 		s.e.rec.RecordLag(intended, time.Now())
@@ -387,7 +389,7 @@ func (s *sim) invite(ctx context.Context, intended time.Time) {
 	case rc.Queued:
 		s.e.track.queuedAs(token, rc.ID)
 	case err != nil:
-		// Refused: not accepted, unless its recipient receives it.
+		s.e.track.refused(token)
 	default:
 		s.e.track.acceptedAt(token, time.Now())
 	}

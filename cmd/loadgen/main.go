@@ -42,6 +42,9 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// errHelp reports that --help was asked for (and printed).
+var errHelp = errors.New("help requested")
+
 // errThresholds reports crossed thresholds (already printed).
 var errThresholds = errors.New("thresholds crossed")
 
@@ -147,19 +150,14 @@ func writeFile(path string, rep loadgen.Reporter) error {
 	return f.Close()
 }
 
-// run is the whole program: flags in, report out.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "merge" {
-		return runMerge(args[1:], stdout, stderr)
-	}
+// configure reads the flags of a run into its configuration, its outputs
+// and the progress mode (on or off); errHelp after --help.
+func configure(args []string, stderr io.Writer) (cfg loadgen.Config, o outputs, progress string, err error) {
 	var (
-		cfg      loadgen.Config
-		outages  []string
-		windows  []string
-		shard    string
-		progress string
-		verbose  bool
-		o        outputs
+		outages []string
+		windows []string
+		shard   string
+		verbose bool
 	)
 	fs := pflag.NewFlagSet("loadgen", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -184,21 +182,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off, to show the herd they prevent")
 	fs.StringVar(&shard, "shard", "", "run shard i/n of the fleet (clients with index % n == i)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the run's random choices (0: random)")
-	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", loadgen.DefaultDrainTimeout, "bound of the end phase that waits for queued invitations to arrive")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", loadgen.DefaultDrainTimeout, "bound of the end phase that waits for queued invitations to arrive (left to its default: at least one effective poll interval)")
 	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when a terminal), on, off")
 	fs.BoolVar(&verbose, "verbose", false, "log the run's events to stderr")
 	o.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return nil
+			return cfg, o, "", errHelp
 		}
-		return usageError{err}
+		return cfg, o, progress, usageError{err}
 	}
 	// Zero means "the default" in loadgen.Config; on the command line it is
 	// a mistake for these.
 	for _, name := range []string{"clients", "duration", "poll-interval", "timeout", "instances"} {
 		if fs.Changed(name) && isZero(fs.Lookup(name).Value.String()) {
-			return usageError{fmt.Errorf("--%s must be positive", name)}
+			return cfg, o, progress, usageError{fmt.Errorf("--%s must be positive", name)}
 		}
 	}
 	// In loadgen.Config zero means "the default"; on the command line an
@@ -206,38 +204,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.Changed("invite-rate") && cfg.InviteRate == 0 {
 		cfg.InviteRate = -1
 	}
-	if fs.Changed("drain-timeout") && cfg.DrainTimeout == 0 {
+	switch {
+	case !fs.Changed("drain-timeout"):
+		// The default: stretched to one effective poll interval.
+		cfg.DrainTimeout = 0
+	case cfg.DrainTimeout == 0:
 		cfg.DrainTimeout = time.Nanosecond
 	}
 	if fs.Changed("poll-jitter") && cfg.PollJitter == 0 {
-		return usageError{errors.New("--poll-jitter 0: the SDK has no jitter-free poll loop of its own; use --naive to switch every jitter off")}
+		return cfg, o, progress, usageError{errors.New("--poll-jitter 0: the SDK has no jitter-free poll loop of its own; use --naive to switch every jitter off")}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q (flags only; did you mean 'loadgen merge'?)", fs.Arg(0))}
+		return cfg, o, progress, usageError{fmt.Errorf("unexpected argument %q (flags only; did you mean 'loadgen merge'?)", fs.Arg(0))}
 	}
 	for _, s := range outages {
 		out, err := loadgen.ParseOutage(s)
 		if err != nil {
-			return usageError{fmt.Errorf("--outage: %w", err)}
+			return cfg, o, progress, usageError{fmt.Errorf("--outage: %w", err)}
 		}
 		cfg.Outages = append(cfg.Outages, out)
 	}
 	for _, s := range windows {
 		w, err := loadgen.ParseWindow(s)
 		if err != nil {
-			return usageError{fmt.Errorf("--outage-window: %w", err)}
+			return cfg, o, progress, usageError{fmt.Errorf("--outage-window: %w", err)}
 		}
 		cfg.OutageWindows = append(cfg.OutageWindows, w)
 	}
 	if shard != "" {
 		s, err := loadgen.ParseShard(shard)
 		if err != nil {
-			return usageError{fmt.Errorf("--shard: %w", err)}
+			return cfg, o, progress, usageError{fmt.Errorf("--shard: %w", err)}
 		}
 		cfg.Shard = s
 	}
 	if err := o.parse(); err != nil {
-		return err
+		return cfg, o, progress, err
 	}
 	switch progress {
 	case "on":
@@ -247,7 +249,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			progress = "off"
 		}
 	default:
-		return usageError{fmt.Errorf("--progress %q: want auto, on or off", progress)}
+		return cfg, o, progress, usageError{fmt.Errorf("--progress %q: want auto, on or off", progress)}
 	}
 	// The first time the generator holds its cores over the saturation
 	// share, say so at once, progress line or not: the figures from then
@@ -270,7 +272,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	if err := loadgen.CheckConfig(cfg); err != nil {
-		return usageError{err}
+		return cfg, o, progress, usageError{err}
+	}
+
+	return cfg, o, progress, nil
+}
+
+// run is the whole program: flags in, report out.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "merge" {
+		return runMerge(args[1:], stdout, stderr)
+	}
+	cfg, o, progress, err := configure(args, stderr)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 
 	// The first Ctrl-C ends the run early and still prints the report; a

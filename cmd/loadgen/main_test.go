@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -142,5 +144,27 @@ func TestRunFailureExit3(t *testing.T) {
 	}
 	if strings.Count(stderr, "loadgen:") != 1 {
 		t.Errorf("stderr %q: want one \"loadgen:\" prefix", stderr)
+	}
+}
+
+// TestDrainTimeoutDefault: left to its default, --drain-timeout reaches
+// the engine as zero, which stretches the drain to one effective poll
+// interval; given, it is kept; 0 is no drain.
+func TestDrainTimeoutDefault(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]string{"--drain-timeout", "30s"}, 30 * time.Second},
+		{[]string{"--drain-timeout", "0"}, time.Nanosecond},
+	} {
+		cfg, _, _, err := configure(tc.args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DrainTimeout != tc.want {
+			t.Errorf("%v: DrainTimeout %s, want %s", tc.args, cfg.DrainTimeout, tc.want)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux || darwin
 
 package loadgen
 
@@ -13,7 +13,11 @@ func openFileLimit() (soft, hard uint64, err error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, 0, fmt.Errorf("loadgen: read the open-file limit: %w", err)
 	}
-	return uint64(lim.Cur), uint64(lim.Max), nil
+	hard = uint64(lim.Max)
+	if c := fileCap(); c > 0 {
+		hard = min(hard, c)
+	}
+	return uint64(lim.Cur), hard, nil
 }
 
 // raiseOpenFiles raises the soft limit on open files to n, which is at
