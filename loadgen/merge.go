@@ -268,29 +268,11 @@ func mergeSeries(reports []*Report) (Series, error) {
 			q.Errors += p.Errors
 			q.Attempts += p.Attempts
 			q.Delivered += p.Delivered
-			if p.DeliverHist != "" {
-				h, err := r.decodePacked(p.DeliverHist, fmt.Sprintf("report %d: deliveries of second %d", ri, i))
-				if err != nil {
-					return Series{}, err
-				}
-				if dlv[off+i] == nil {
-					dlv[off+i] = r.Settings.packed()
-				}
-				if dropped := dlv[off+i].Merge(h); dropped != 0 {
-					return Series{}, fmt.Errorf("%w: report %d: deliveries of second %d: %d values out of range", ErrIncompatible, ri, i, dropped)
-				}
+			if err := mergePacked(r, dlv, off+i, p.DeliverHist, fmt.Sprintf("report %d: deliveries of second %d", ri, i)); err != nil {
+				return Series{}, err
 			}
-			if p.Hist != "" {
-				h, err := r.decodePacked(p.Hist, fmt.Sprintf("report %d: second %d", ri, i))
-				if err != nil {
-					return Series{}, err
-				}
-				if hists[off+i] == nil {
-					hists[off+i] = r.Settings.packed()
-				}
-				if dropped := hists[off+i].Merge(h); dropped != 0 {
-					return Series{}, fmt.Errorf("%w: report %d: second %d: %d values out of range", ErrIncompatible, ri, i, dropped)
-				}
+			if err := mergePacked(r, hists, off+i, p.Hist, fmt.Sprintf("report %d: second %d", ri, i)); err != nil {
+				return Series{}, err
 			}
 			if p.Sampled {
 				last = p
@@ -305,27 +287,45 @@ func mergeSeries(reports []*Report) (Series, error) {
 			}
 		}
 	}
-	for i, h := range hists {
-		if h == nil {
-			continue
-		}
-		enc, err := h.Encode()
-		if err != nil {
+	for i := range out.Points {
+		var err error
+		p := &out.Points[i]
+		if p.Hist, err = encodePacked(hists[i]); err != nil {
 			return Series{}, fmt.Errorf("loadgen: merge: encode histogram of second %d: %w", i, err)
 		}
-		out.Points[i].Hist = string(enc)
-	}
-	for i, h := range dlv {
-		if h == nil {
-			continue
-		}
-		enc, err := h.Encode()
-		if err != nil {
+		if p.DeliverHist, err = encodePacked(dlv[i]); err != nil {
 			return Series{}, fmt.Errorf("loadgen: merge: encode deliveries of second %d: %w", i, err)
 		}
-		out.Points[i].DeliverHist = string(enc)
 	}
 	return out, nil
+}
+
+// mergePacked adds the per-second histogram enc of report r (what names
+// it in errors) to hists[i], creating it; nothing when enc is empty.
+func mergePacked(r *Report, hists []*hdr.PackedHistogram, i int, enc, what string) error {
+	if enc == "" {
+		return nil
+	}
+	h, err := r.decodePacked(enc, what)
+	if err != nil {
+		return err
+	}
+	if hists[i] == nil {
+		hists[i] = r.Settings.packed()
+	}
+	if dropped := hists[i].Merge(h); dropped != 0 {
+		return fmt.Errorf("%w: %s: %d values out of range", ErrIncompatible, what, dropped)
+	}
+	return nil
+}
+
+// encodePacked encodes h, "" for nil.
+func encodePacked(h *hdr.PackedHistogram) (string, error) {
+	if h == nil {
+		return "", nil
+	}
+	enc, err := h.Encode()
+	return string(enc), err
 }
 
 // addGauges adds the gauges of p to those of q.
