@@ -88,8 +88,14 @@ func (g *GeneratorStats) Warning() string {
 	if g.IncludesCluster {
 		who = "the generator and the embedded cluster it runs"
 	}
-	return fmt.Sprintf("WARNING: %s reached its limit (%s): latencies and errors may be its own, not the server's; "+
-		"run fewer clients per process (--shard) or on more cores", who, g.Reason)
+	what := "reached its limit"
+	if g.PeakCPUShare < SaturationCPUShare {
+		// Below the CPU share: its goroutines waited for a core (another
+		// process on the machine, the garbage collector, a burst).
+		what = "fell behind"
+	}
+	return fmt.Sprintf("WARNING: %s %s (%s): latencies and errors may be its own, not the server's; "+
+		"run fewer clients per process (--shard) or on more cores", who, what, g.Reason)
 }
 
 // selfMeter measures the generator once a second. Its methods are safe

@@ -287,7 +287,7 @@ func TestSaturatedGeneratorIsFlagged(t *testing.T) {
 		t.Errorf("10%% CPU: %+v, want not saturated", cool)
 	}
 	waiting := run(200*time.Millisecond, 0.05)
-	if !waiting.Saturated || !strings.Contains(waiting.Reason, "waited") {
+	if !waiting.Saturated || !strings.Contains(waiting.Reason, "waited") || !strings.Contains(waiting.Warning(), "fell behind") {
 		t.Errorf("goroutines waiting 50 ms for a core: %+v, want saturated", waiting)
 	}
 	var m selfMeter
