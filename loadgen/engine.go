@@ -66,6 +66,39 @@ type engine struct {
 	firstSim    chan struct{}  // closed when the first client exists
 	outboxDir   string         // with Config.OutboxDir: the run's directory of outbox files
 	files       filePlan       // how the run fits under the open-file limit
+	drainEnds   atomic.Int64   // UnixNano by which the drain phase ends; 0 before it
+}
+
+// Phases of a run, as Live.Phase names them.
+const (
+	PhaseRampUp = "ramp-up"
+	PhaseLoad   = "load"
+	PhaseOutage = "outage"
+	PhaseDrain  = "drain"
+)
+
+// phase returns the phase of the run at now and the time left in it (to
+// the end of the measured phase, or the drain's bound).
+func (e *engine) phase(now time.Time) (string, time.Duration) {
+	if d := e.drainEnds.Load(); d != 0 {
+		return PhaseDrain, max(0, time.Unix(0, d).Sub(now))
+	}
+	left := max(0, e.start.Add(e.cfg.Duration).Sub(now))
+	at := now.Sub(e.start)
+	for _, o := range e.cfg.Outages {
+		if at >= o.At && at < o.End() {
+			return PhaseOutage, left
+		}
+	}
+	for _, w := range e.cfg.OutageWindows {
+		if at >= w.At && at < w.At+w.Duration {
+			return PhaseOutage, left
+		}
+	}
+	if at < e.cfg.RampUp {
+		return PhaseRampUp, left
+	}
+	return PhaseLoad, left
 }
 
 func (e *engine) setup() error {
@@ -262,6 +295,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	// Drain phase: bounded; ends early once nothing is queued and every
 	// accepted invitation has been received.
 	drainStart := time.Now()
+	e.drainEnds.Store(drainStart.Add(e.drainTimeout()).UnixNano())
 	if measured == nil {
 		e.drainPhase(runCtx)
 	}
@@ -367,6 +401,7 @@ func (e *engine) sampleLoop(ctx context.Context, start time.Time) {
 		if e.cfg.Progress != nil {
 			l := e.rec.Live(now)
 			l.CPUShare = share
+			l.Phase, l.Left = e.phase(now)
 			e.cfg.Progress(l)
 		}
 		next = next.Add(time.Second)

@@ -431,3 +431,24 @@ func TestEmptyShardIsNotAFailure(t *testing.T) {
 		}
 	})
 }
+
+// TestPhase: the live view names the run's phase and the time left.
+func TestPhase(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	e := &engine{start: t0, cfg: Config{RampUp: 10 * time.Second, Duration: 60 * time.Second,
+		Outages: []Outage{{Mode: OutageDown, At: 20 * time.Second, Duration: 10 * time.Second}}}}
+	for _, tc := range []struct {
+		at   time.Duration
+		want string
+		left time.Duration
+	}{{5 * time.Second, PhaseRampUp, 55 * time.Second}, {15 * time.Second, PhaseLoad, 45 * time.Second},
+		{25 * time.Second, PhaseOutage, 35 * time.Second}, {40 * time.Second, PhaseLoad, 20 * time.Second}} {
+		if p, left := e.phase(t0.Add(tc.at)); p != tc.want || left != tc.left {
+			t.Errorf("at %s: %s, %s left; want %s, %s", tc.at, p, left, tc.want, tc.left)
+		}
+	}
+	e.drainEnds.Store(t0.Add(90 * time.Second).UnixNano())
+	if p, left := e.phase(t0.Add(70 * time.Second)); p != PhaseDrain || left != 20*time.Second {
+		t.Errorf("in the drain: %s, %s left", p, left)
+	}
+}

@@ -433,6 +433,11 @@ type Live struct {
 	// CPUShare is the generator's share of its cores over the last
 	// SaturationWindow (0 until one has passed or when not measured).
 	CPUShare float64
+	// Phase is the run's phase (PhaseRampUp, PhaseLoad, PhaseOutage,
+	// PhaseDrain; "" outside a Run) and Left the time left in the run: to
+	// the end of the measured phase, then of the drain's bound.
+	Phase string
+	Left  time.Duration
 }
 
 // String formats l as one progress line.
