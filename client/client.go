@@ -206,7 +206,9 @@ type Config struct {
 	MaxEjectionTime time.Duration
 	EjectionDecay   time.Duration
 
-	// DrainRate limits outbox delivery to this many items per second.
+	// DrainRate limits outbox delivery to this many items per second. A
+	// server that asks for polls k times further apart than PollInterval
+	// (its <pollinterval>) slows the drain k times too (Client.DrainRate).
 	DrainRate float64
 	// ItemTTL is how long a queued item stays worth delivering.
 	ItemTTL time.Duration

@@ -143,3 +143,66 @@ func TestHealthProbesSayWhenTheyWereDue(t *testing.T) {
 		}
 	})
 }
+
+// A server that slows its clients down (a longer <pollinterval> after an
+// outage, seed 001's mitigation) is obeyed at once: the next poll waits
+// the new interval, and the outbox drains as much slower; when it lowers
+// the interval again, both come back.
+func TestServerSlowDownIsObeyedAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl, err := regsim.NewCluster(regsim.Config{Instances: 1, Users: 4, PollInterval: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var log callLog
+		cfg := testConfig(cl, nil)
+		cfg.PollInterval = 10 * time.Second
+		cfg.DrainRate = 6
+		cfg.OnCall = log.add
+		c := newClient(t, cfg)
+		setup(t, c)
+		if err := c.StartPolling(context.Background(), func(context.Context, Message) {}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		if got := c.DrainRate(); got != 6 {
+			t.Errorf("drain rate %v at the configured interval, want 6", got)
+		}
+		cl.SetPollInterval(60 * time.Second)
+		slowFrom := time.Now()
+		time.Sleep(3 * time.Minute)
+		if got := c.DrainRate(); got != 1 {
+			t.Errorf("drain rate %v with polls asked 6× further apart, want 1", got)
+		}
+		// From the first poll answered with 60 s on, the polls are 60 s
+		// (+jitter) apart.
+		var answered time.Time
+		var prev time.Time
+		for _, ci := range log.of("getmessages") {
+			if ci.Due.Before(slowFrom) {
+				continue
+			}
+			if answered.IsZero() {
+				answered = ci.Due
+				prev = ci.Due
+				continue
+			}
+			if gap := ci.Due.Sub(prev); gap < 60*time.Second {
+				t.Errorf("poll %s after the one before, within the server's 60 s", gap)
+			}
+			prev = ci.Due
+		}
+		if answered.IsZero() || answered.Sub(slowFrom) > 12*time.Second {
+			t.Errorf("first poll after the slow-down at %s, want within one old interval", answered.Sub(slowFrom))
+		}
+		cl.SetPollInterval(0)
+		time.Sleep(2 * time.Minute)
+		if got := c.DrainRate(); got != 6 {
+			t.Errorf("drain rate %v once the server lowers the interval, want 6 again", got)
+		}
+		if got := c.PollInterval(); got != 10*time.Second {
+			t.Errorf("poll interval %s once the server lowers it, want 10s", got)
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/time/rate"
 	"time"
 )
 
@@ -217,9 +219,28 @@ func (c *Client) pollOnce(ctx context.Context, due time.Time, h Handler, p *poll
 			c.drainer.kick()
 		}
 	}
-	c.serverPoll.Store(int64(msgs.PollInterval))
+	if old := c.serverPoll.Swap(int64(msgs.PollInterval)); old != int64(msgs.PollInterval) {
+		c.paceDrain(msgs.PollInterval)
+	}
 	return c.pollWait(msgs.PollInterval), nil
 }
+
+// paceDrain slows the outbox drain as the server slows the polls: when its
+// <pollinterval> is k times Config.PollInterval, items go k times slower
+// than Config.DrainRate (a server that asks its clients to back off after
+// an outage, seed 001's mitigation, gets its drain spread too); back to
+// DrainRate when it asks for no more than PollInterval.
+func (c *Client) paceDrain(server time.Duration) {
+	r := c.cfg.DrainRate
+	if server > c.cfg.PollInterval && c.cfg.PollInterval > 0 {
+		r *= float64(c.cfg.PollInterval) / float64(server)
+	}
+	c.drainRate.SetLimit(rate.Limit(r))
+}
+
+// DrainRate returns the rate, in items per second, at which the outbox is
+// delivered now: Config.DrainRate, slowed as the server slows the polls.
+func (c *Client) DrainRate() float64 { return float64(c.drainRate.Limit()) }
 
 // PollInterval returns the wait between polls the poll loop keeps to, before
 // jitter: Config.PollInterval, or the server's <pollinterval> when the last
