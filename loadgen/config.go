@@ -80,6 +80,21 @@ type Config struct {
 	// figures of an embedded outage. Outages are also detected from the
 	// fleet's own state (DetectOutages), declared or not.
 	OutageWindows []Window
+	// RecoverySpread, PollMaxInterval and DrainRate are the clients'
+	// recovery settings (client.Config's fields of the same names; 0: the
+	// client's defaults): the window within which a client that finds the
+	// server again polls and drains, the cap of the poll loop's failure
+	// backoff, and the outbox items sent per second at most.
+	RecoverySpread  time.Duration
+	PollMaxInterval time.Duration
+	DrainRate       float64
+	// SlowDown, when its Interval is set, makes the embedded cluster ask
+	// for polls that far apart (its <pollinterval>) for SlowDown.For after
+	// each outage ends: the server-directed slow-down of seed 001.
+	SlowDown SlowDown
+	// CommandLine is carried into the report (RunConfig.CommandLine); the
+	// caller redacts secrets.
+	CommandLine []string
 	// Naive switches the clients' jitter and recovery spread off, to show
 	// the thundering herd they prevent.
 	Naive bool
@@ -180,6 +195,16 @@ func (c *Config) validate() error {
 		return bad("InviteRate %v is not a number", c.InviteRate)
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
 		return bad("Rate %v must be a finite number ≥ 0", c.Rate)
+	case c.RecoverySpread < 0:
+		return bad("RecoverySpread %s is negative", c.RecoverySpread)
+	case c.PollMaxInterval < 0:
+		return bad("PollMaxInterval %s is negative", c.PollMaxInterval)
+	case c.PollMaxInterval > 0 && c.PollMaxInterval < c.PollInterval:
+		return bad("PollMaxInterval %s is below PollInterval %s", c.PollMaxInterval, c.PollInterval)
+	case !(c.DrainRate >= 0) || c.DrainRate > 1e6:
+		return bad("DrainRate %v: want items per second in [0, 1e6]", c.DrainRate)
+	case c.SlowDown.Interval < 0 || c.SlowDown.For < 0 || (c.SlowDown.Interval > 0) != (c.SlowDown.For > 0):
+		return bad("SlowDown %s: want a positive interval and a positive duration", c.SlowDown)
 	case c.Timeout < 0:
 		return bad("Timeout %s is negative", c.Timeout)
 	case c.DrainTimeout < 0:
@@ -203,6 +228,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.URLs) > 0 && len(c.Outages) > 0 {
 		return bad("Outages need the embedded cluster (no URLs): regfleet cannot switch faults on a real cluster")
+	}
+	if len(c.URLs) > 0 && c.SlowDown.Interval > 0 {
+		return bad("SlowDown %s needs the embedded cluster (no URLs): an external cluster sets its own <pollinterval>", c.SlowDown)
 	}
 	if len(c.URLs) == 0 && len(c.OutageWindows) > 0 {
 		return bad("outage window %s declares an outage of an external cluster (URLs); the embedded cluster switches its own with Outages (--outage)", c.OutageWindows[0])

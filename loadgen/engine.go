@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -379,7 +380,21 @@ func (e *engine) runConfig() RunConfig {
 		Naive:         e.cfg.Naive,
 		Shard:         e.cfg.Shard.String(),
 		Seed:          int64(e.cfg.Seed),
+		SlowDown:      e.cfg.SlowDown.String(),
+		CommandLine:   e.cfg.CommandLine,
 	}
+	// The clients' settings as they applied them: the SDK's defaults for
+	// what the run left to them, none of the jitter with Naive.
+	rc.PollJitter = e.cfg.PollJitter
+	if rc.PollJitter == 0 {
+		rc.PollJitter = client.DefaultPollJitter
+	}
+	rc.RecoverySpread = Duration(cmp.Or(e.cfg.RecoverySpread, client.DefaultRecoverySpread))
+	if e.cfg.Naive {
+		rc.PollJitter, rc.RecoverySpread = 0, 0
+	}
+	rc.PollMaxInterval = Duration(cmp.Or(e.cfg.PollMaxInterval, max(client.DefaultPollMaxInterval, e.cfg.PollInterval)))
+	rc.DrainRate = cmp.Or(e.cfg.DrainRate, client.DefaultDrainRate)
 	for _, o := range e.cfg.Outages {
 		rc.Outages = append(rc.Outages, o.String())
 	}

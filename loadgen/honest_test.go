@@ -452,3 +452,62 @@ func TestPhase(t *testing.T) {
 		t.Errorf("in the drain: %s, %s left", p, left)
 	}
 }
+
+// TestSlowDownAfterOutage: with the server-directed slow-down, the
+// embedded cluster asks for polls 60 s apart for a minute after the
+// outage, the clients obey, and the load after the recovery is lower than
+// with client-side spreading alone; the report echoes the settings.
+func TestSlowDownAfterOutage(t *testing.T) {
+	polls := func(sd SlowDown) (after int64, r *Report) {
+		synctest.Test(t, func(t *testing.T) {
+			cl := memCluster(t, regsim.Config{Instances: 2, Users: 100, PollInterval: 5 * time.Second})
+			defer cl.Close()
+			var err error
+			r, err = Run(t.Context(), Config{
+				memCluster: cl, Clients: 100, RampUp: time.Second, Duration: 120 * time.Second,
+				PollInterval: 5 * time.Second, InviteRate: -1, DrainTimeout: time.Second, Seed: 12,
+				Outages:  []Outage{{Mode: OutageDown, At: 20 * time.Second, Duration: 10 * time.Second}},
+				SlowDown: sd,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		// The minute after the recovery has settled (30 s to 90 s).
+		for i, p := range r.Series.Points {
+			if at := r.Series.Time(i).Sub(r.Start); at >= 50*time.Second && at < 90*time.Second {
+				after += p.Requests
+			}
+		}
+		return after, r
+	}
+	plain, _ := polls(SlowDown{})
+	slowed, r := polls(SlowDown{Interval: 60 * time.Second, For: time.Minute})
+	t.Logf("requests 20-60 s after the recovery: %d with client-side spreading alone, %d with the server's slow-down", plain, slowed)
+	if slowed*2 > plain {
+		t.Errorf("with polls asked 60 s apart the load after recovery is %d, want under half of %d", slowed, plain)
+	}
+	if r.Config.SlowDown != "1m0s:1m0s" || r.Config.RecoverySpread != Duration(time.Minute) || r.Config.DrainRate != 5 {
+		t.Errorf("settings echoed %+v", r.Config)
+	}
+	var text strings.Builder
+	if err := TextReporter(r)(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"poll 5s ±20%", "backoff max 2m0s", "recovery spread 1m0s", "drain 5/s", "server slow-down after outages 1m0s:1m0s"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("the text report does not say %q", want)
+		}
+	}
+}
+
+func TestParseSlowDown(t *testing.T) {
+	if sd, err := ParseSlowDown("60s:2m"); err != nil || sd != (SlowDown{Interval: time.Minute, For: 2 * time.Minute}) {
+		t.Errorf("60s:2m: %+v, %v", sd, err)
+	}
+	for _, bad := range []string{"", "60s", "60s:", ":2m", "0s:2m", "60s:-1s", "x:2m"} {
+		if _, err := ParseSlowDown(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

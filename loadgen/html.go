@@ -44,6 +44,8 @@ type htmlData struct {
 	Merged   string   // "merged from 1 of 2 shards", "" for one process
 	Partial  string   // "partial: shard 1/2 missing", "" when complete
 	Warnings []string // Report.Warnings: a saturated generator, clients that never started, …
+	Settings string   // the clients' poll and recovery settings
+	Command  string   // the command line
 	Gen      []kv     // the generator's self-measurement
 	Setup    []kv     // the clients' starts
 	Title    string
@@ -125,6 +127,8 @@ func newHTMLData(r *Report) *htmlData {
 		d.Partial = partialLine(r)
 	}
 	d.Warnings = r.Warnings()
+	d.Settings = settingsLine(r.Config)
+	d.Command = strings.Join(r.Config.CommandLine, " ")
 	if g := r.Generator; g != nil {
 		d.Gen = []kv{{"generator", generatorLine(g)}}
 	}
@@ -376,6 +380,8 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 {{end}}<table class="kv">
 <tr><td>target</td><td>{{.Target}}</td></tr>
 <tr><td>model</td><td>{{.Model}}</td></tr>
+{{- with .Settings}}<tr><td>clients' settings</td><td>{{.}}</td></tr>{{end}}
+{{- with .Command}}<tr><td>command</td><td><code>{{.}}</code></td></tr>{{end}}
 <tr><td>clients</td><td>{{.R.Config.Clients}}</td></tr>
 <tr><td>elapsed</td><td>{{.Elapsed}}</td></tr>
 {{- with .R.Config.Shard}}<tr><td>shard</td><td>{{.}}</td></tr>{{end}}

@@ -457,6 +457,7 @@ func configDiff(a, b RunConfig) (field, va, vb string, ok bool) {
 	a.Shard, b.Shard, a.Seed, b.Seed = "", "", 0, 0
 	// Measured by each shard: one that had no poll answered yet saw less.
 	a.EffectivePollInterval, b.EffectivePollInterval = 0, 0
+	a.CommandLine, b.CommandLine = nil, nil
 	x, y := reflect.ValueOf(a), reflect.ValueOf(b)
 	for i := range x.NumField() {
 		fx, fy := x.Field(i), y.Field(i)

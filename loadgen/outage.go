@@ -24,6 +24,13 @@ func (e *engine) outage(ctx context.Context, start time.Time, o Outage) window {
 	e.setFault(o, false)
 	w.off = time.Now()
 	e.log.Info("outage ends", "outage", o.String())
+	if sd := e.cfg.SlowDown; sd.Interval > 0 {
+		e.log.Info("slow-down begins", "pollinterval", sd.Interval, "for", sd.For)
+		e.cluster.SetPollInterval(sd.Interval)
+		_ = sleepCtx(ctx, sd.For)
+		e.cluster.SetPollInterval(0)
+		e.log.Info("slow-down ends")
+	}
 	return w
 }
 

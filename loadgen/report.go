@@ -146,8 +146,20 @@ type RunConfig struct {
 	Naive                 bool     `json:"naive,omitzero"`           // jitter and spread off
 	Outages               []string `json:"outages,omitempty"`        // as ParseOutage reads them
 	OutageWindows         []string `json:"outage_windows,omitempty"` // declared for an external cluster, as ParseWindow reads them
-	Shard                 string   `json:"shard,omitempty"`          // "i/n", "" for the whole fleet
-	Seed                  int64    `json:"seed,omitzero"`            // of the run's random choices
+	// The clients' recovery settings as they applied them (the SDK's
+	// defaults included): the spread of their return after an outage, the
+	// cap of their poll backoff, their outbox items per second.
+	RecoverySpread  Duration `json:"recovery_spread,omitzero"`
+	PollMaxInterval Duration `json:"poll_max_interval,omitzero"`
+	DrainRate       float64  `json:"drain_rate,omitzero"`
+	// SlowDown is the server-directed slow-down after each outage, as
+	// ParseSlowDown reads it; "" for none.
+	SlowDown string `json:"slow_down,omitempty"`
+	// CommandLine is the command that ran the run, secrets redacted; it
+	// differs between the shards of one run (their --shard).
+	CommandLine []string `json:"command_line,omitempty"`
+	Shard       string   `json:"shard,omitempty"` // "i/n", "" for the whole fleet
+	Seed        int64    `json:"seed,omitzero"`   // of the run's random choices
 }
 
 // Latency summarizes a latency distribution: the number of values, the

@@ -189,19 +189,22 @@ func (e *engine) newSim(idx int) (*sim, error) {
 		rt = s.trans
 	}
 	c, err := client.New(client.Config{
-		URLs:           e.urls,
-		BackupURLs:     e.cfg.BackupURLs,
-		Username:       s.user,
-		Password:       e.cfg.Password,
-		Salt:           e.cfg.Salt,
-		HTTPClient:     &http.Client{Transport: &countingTransport{rt: rt, rec: e.rec}},
-		Outbox:         s.ob,
-		PollInterval:   e.cfg.PollInterval,
-		PollJitter:     e.cfg.PollJitter,
-		DisableJitter:  e.cfg.Naive,
-		AttemptTimeout: e.cfg.Timeout,
-		Seed:           e.cfg.Seed ^ uint64(idx+1)*0x9e3779b97f4a7c15,
-		OnCall:         s.onCall,
+		URLs:            e.urls,
+		BackupURLs:      e.cfg.BackupURLs,
+		Username:        s.user,
+		Password:        e.cfg.Password,
+		Salt:            e.cfg.Salt,
+		HTTPClient:      &http.Client{Transport: &countingTransport{rt: rt, rec: e.rec}},
+		Outbox:          s.ob,
+		PollInterval:    e.cfg.PollInterval,
+		PollJitter:      e.cfg.PollJitter,
+		PollMaxInterval: e.cfg.PollMaxInterval,
+		RecoverySpread:  e.cfg.RecoverySpread,
+		DrainRate:       e.cfg.DrainRate,
+		DisableJitter:   e.cfg.Naive,
+		AttemptTimeout:  e.cfg.Timeout,
+		Seed:            e.cfg.Seed ^ uint64(idx+1)*0x9e3779b97f4a7c15,
+		OnCall:          s.onCall,
 	})
 	if err != nil {
 		s.ob.Close()

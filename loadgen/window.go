@@ -69,3 +69,38 @@ func ParseWindow(s string) (Window, error) {
 	}
 	return w, nil
 }
+
+// SlowDown is a server-directed slow-down: for For after each outage ends,
+// the embedded cluster answers every poll with a <pollinterval> of
+// Interval, and the SDK obeys at once (the next poll wait, and its outbox
+// drain slowed as much). The zero value is none.
+type SlowDown struct {
+	Interval time.Duration // the <pollinterval> asked for
+	For      time.Duration // how long after the outage's end
+}
+
+// String formats s as ParseSlowDown reads it ("60s:2m0s"), "" for none.
+func (s SlowDown) String() string {
+	if s == (SlowDown{}) {
+		return ""
+	}
+	return s.Interval.String() + ":" + s.For.String()
+}
+
+// ParseSlowDown reads "INTERVAL:DURATION", e.g. "60s:2m": polls 60 s apart
+// for 2 minutes after each outage.
+func ParseSlowDown(v string) (SlowDown, error) {
+	iv, dur, ok := strings.Cut(strings.TrimSpace(v), ":")
+	if !ok {
+		return SlowDown{}, fmt.Errorf("slow-down %q: want INTERVAL:DURATION, e.g. 60s:2m", v)
+	}
+	i, err := time.ParseDuration(iv)
+	if err != nil || i <= 0 {
+		return SlowDown{}, fmt.Errorf("slow-down %q: interval %q is not a positive duration", v, iv)
+	}
+	d, err := time.ParseDuration(dur)
+	if err != nil || d <= 0 {
+		return SlowDown{}, fmt.Errorf("slow-down %q: duration %q is not a positive duration", v, dur)
+	}
+	return SlowDown{Interval: i, For: d}, nil
+}

@@ -90,6 +90,12 @@ func TextReporter(r *Report) Reporter {
 			target = strings.Join(r.Config.URLs, ", ")
 		}
 		p("Target\t%s\n", target)
+		if line := settingsLine(r.Config); line != "" {
+			p("Clients\t%s\n", line)
+		}
+		if len(r.Config.CommandLine) > 0 {
+			p("Command\t%s\n", strings.Join(r.Config.CommandLine, " "))
+		}
 		p("Requests\ttotal %d  rate %.1f/s  errors %d (%s)", r.Requests, r.Rate(), r.Errors, pct(r.Errors, r.Requests))
 		if r.Clipped > 0 {
 			p("  beyond %s: %d", fmtDur(usDur(r.Settings.Highest)), r.Clipped)
@@ -382,4 +388,39 @@ func pendingText(d *Delivery) string {
 		return "0"
 	}
 	return fmt.Sprintf("%d (%s)", d.Pending, d.PendingReason)
+}
+
+// settingsLine is the clients' poll and recovery settings as they applied
+// them, the server's poll floor included; "" for a report that does not
+// carry them (version 2).
+func settingsLine(c RunConfig) string {
+	if c.PollInterval == 0 {
+		return ""
+	}
+	s := "poll " + fmtDur(time.Duration(c.PollInterval))
+	if eff := c.EffectivePollInterval; eff > c.PollInterval {
+		s += " (kept to " + fmtDur(time.Duration(eff)) + ": the server's <pollinterval> is a floor)"
+	}
+	if c.PollJitter > 0 {
+		s += fmt.Sprintf(" ±%g%%", 100*c.PollJitter)
+	}
+	if c.PollMaxInterval > 0 {
+		s += "  backoff max " + fmtDur(time.Duration(c.PollMaxInterval))
+	}
+	if c.RecoverySpread > 0 || c.Naive {
+		s += "  recovery spread " + fmtDur(time.Duration(c.RecoverySpread))
+	}
+	if c.DrainRate > 0 {
+		s += fmt.Sprintf("  drain %g/s", c.DrainRate)
+	}
+	if c.Timeout > 0 {
+		s += "  attempt timeout " + fmtDur(time.Duration(c.Timeout))
+	}
+	if c.SlowDown != "" {
+		s += "  server slow-down after outages " + c.SlowDown
+	}
+	if c.Naive {
+		s += "  (naive: jitter and spread off)"
+	}
+	return s
 }

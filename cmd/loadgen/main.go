@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -154,10 +155,11 @@ func writeFile(path string, rep loadgen.Reporter) error {
 // and the progress mode (on or off); errHelp after --help.
 func configure(args []string, stderr io.Writer) (cfg loadgen.Config, o outputs, progress string, err error) {
 	var (
-		outages []string
-		windows []string
-		shard   string
-		verbose bool
+		outages  []string
+		windows  []string
+		shard    string
+		slowDown string
+		verbose  bool
 	)
 	fs := pflag.NewFlagSet("loadgen", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -172,6 +174,10 @@ func configure(args []string, stderr io.Writer) (cfg loadgen.Config, o outputs, 
 	fs.Float64Var(&cfg.InviteRate, "invite-rate", loadgen.DefaultInviteRate, "invitations per client per minute (closed model)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open model: total invitations per second, measured from intended send times (0 = off)")
 	fs.DurationVar(&cfg.Timeout, "timeout", client.DefaultAttemptTimeout, "per-attempt timeout of the clients")
+	fs.DurationVar(&cfg.RecoverySpread, "recovery-spread", client.DefaultRecoverySpread, "window within which a client that finds the server again polls and drains its outbox")
+	fs.DurationVar(&cfg.PollMaxInterval, "poll-max-interval", client.DefaultPollMaxInterval, "cap of the poll loop's backoff while the server is unreachable (at least --poll-interval)")
+	fs.Float64Var(&cfg.DrainRate, "drain-rate", client.DefaultDrainRate, "outbox items a client sends per second at most")
+	fs.StringVar(&slowDown, "slowdown", "", "embedded cluster: after each outage ask for polls INTERVAL apart for DURATION (INTERVAL:DURATION, e.g. 60s:2m)")
 	fs.StringVar(&cfg.Salt, "salt", "", "API checksum salt")
 	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
 	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
@@ -231,6 +237,18 @@ func configure(args []string, stderr io.Writer) (cfg loadgen.Config, o outputs, 
 		}
 		cfg.OutageWindows = append(cfg.OutageWindows, w)
 	}
+	if slowDown != "" {
+		sd, err := loadgen.ParseSlowDown(slowDown)
+		if err != nil {
+			return cfg, o, progress, usageError{fmt.Errorf("--slowdown: %w", err)}
+		}
+		cfg.SlowDown = sd
+	}
+	if fs.Changed("poll-interval") && !fs.Changed("poll-max-interval") {
+		// The backoff cap gives way to a longer poll interval, as in the SDK.
+		cfg.PollMaxInterval = max(cfg.PollMaxInterval, cfg.PollInterval)
+	}
+	cfg.CommandLine = commandLine(args)
 	if shard != "" {
 		s, err := loadgen.ParseShard(shard)
 		if err != nil {
@@ -368,4 +386,34 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// secretFlags take values that never go into a report.
+var secretFlags = map[string]bool{"--password": true, "--salt": true}
+
+// commandLine is the command as run, for the report: the values of
+// --password and --salt, and passwords in URLs, redacted.
+func commandLine(args []string) []string {
+	out := []string{"loadgen"}
+	redactNext := false
+	for _, a := range args {
+		switch name, _, hasValue := strings.Cut(a, "="); {
+		case redactNext:
+			a, redactNext = "REDACTED", false
+		case secretFlags[name] && hasValue:
+			a = name + "=REDACTED"
+		case secretFlags[name]:
+			redactNext = true
+		default:
+			if u, err := url.Parse(a); err == nil && u.User != nil {
+				a = u.Redacted()
+			} else if name, v, ok := strings.Cut(a, "="); ok {
+				if u, err := url.Parse(v); err == nil && u.User != nil {
+					a = name + "=" + u.Redacted()
+				}
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -168,3 +168,18 @@ func TestDrainTimeoutDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandLineRedacted: the command line a report carries holds no
+// password, salt or URL credentials.
+func TestCommandLineRedacted(t *testing.T) {
+	got := strings.Join(commandLine([]string{"--clients", "5", "--password", "hunter2", "--salt=pepper",
+		"--url", "https://bob:secret@reg.example", "--url=https://al:pw@reg2.example"}), " ")
+	for _, secret := range []string{"hunter2", "pepper", "secret", ":pw@"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("command line %q holds %q", got, secret)
+		}
+	}
+	if !strings.Contains(got, "--clients 5") || !strings.Contains(got, "reg.example") {
+		t.Errorf("command line %q lost its flags", got)
+	}
+}
