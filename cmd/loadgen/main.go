@@ -272,7 +272,7 @@ func configure(args []string, stderr io.Writer) (cfg loadgen.Config, o outputs, 
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	if err := loadgen.CheckConfig(cfg); err != nil {
-		return cfg, o, progress, usageError{err}
+		return cfg, o, progress, usageError{flagError(err)}
 	}
 
 	return cfg, o, progress, nil
@@ -311,7 +311,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		if errors.Is(err, loadgen.ErrConfig) {
-			return usageError{err}
+			return usageError{flagError(err)}
 		}
 		return err
 	}
@@ -355,6 +355,49 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("merge: %w", err)}
 	}
 	return o.write(merged, stdout)
+}
+
+// configFlags names the flag that sets each loadgen.Config field a
+// configuration error can name.
+var configFlags = map[string]string{
+	"URLs":          "url",
+	"BackupURLs":    "backup-url",
+	"Instances":     "instances",
+	"Clients":       "clients",
+	"RampUp":        "ramp-up",
+	"Duration":      "duration",
+	"PollInterval":  "poll-interval",
+	"PollJitter":    "poll-jitter",
+	"InviteRate":    "invite-rate",
+	"Rate":          "rate",
+	"Timeout":       "timeout",
+	"Salt":          "salt",
+	"UserPrefix":    "user-prefix",
+	"Password":      "password",
+	"ConnPerClient": "conn-per-client",
+	"OutboxDir":     "outbox-dir",
+	"Outages":       "outage",
+	"OutageWindows": "outage-window",
+	"Naive":         "naive",
+	"Shard":         "shard",
+	"Seed":          "seed",
+	"DrainTimeout":  "drain-timeout",
+}
+
+// flagError is err with the Config fields of a *loadgen.ConfigError named
+// by their flags ("--ramp-up 1m0s is longer than --duration 1s"); other
+// errors unchanged.
+func flagError(err error) error {
+	var ce *loadgen.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return errors.New(ce.Message(func(field string) string {
+		if f, ok := configFlags[field]; ok {
+			return "--" + f
+		}
+		return ""
+	}))
 }
 
 // isZero reports whether a flag's printed value is zero ("0", "0s").

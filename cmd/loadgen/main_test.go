@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/regfleet/regfleet/loadgen"
 	"go.uber.org/goleak"
 )
 
@@ -37,13 +40,13 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"--outage", "down:30s@50s", "--duration", "60s"}, "ends after the run"},
 		{[]string{"--url", "http://a", "--outage", "down:1s@1s"}, "embedded cluster"},
 		{[]string{"--url", "http://a", "--outage-window", "20s"}, "--outage-window"},
-		{[]string{"--url", "http://a", "--outage-window", "50s+20s", "--duration", "60s"}, "outage window 50s+20s ends at 1m10s, after the run (1m0s)"},
+		{[]string{"--url", "http://a", "--outage-window", "50s+20s", "--duration", "60s"}, "--outage-window 50s+20s ends at 1m10s, after the run (--duration 1m0s)"},
 		{[]string{"--outage-window", "20s+15s"}, "--outage"},
 		{[]string{"--shard", "2/2"}, "--shard"},
 		{[]string{"--threshold", "p99<fast"}, "--threshold"},
 		{[]string{"--progress", "sometimes"}, "--progress"},
 		{[]string{"--url", "ftp://x"}, `"ftp://x"`},
-		{[]string{"--poll-jitter", "2"}, "PollJitter"},
+		{[]string{"--poll-jitter", "2"}, "--poll-jitter 2 is outside [0, 1]"},
 		{[]string{"--poll-jitter", "0"}, "--naive"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"merge"}, "name the shard reports"},
@@ -57,6 +60,55 @@ func TestBadFlagsExit2(t *testing.T) {
 			}
 			if !strings.Contains(stderr, tt.mention) {
 				t.Errorf("stderr %q does not mention %q", stderr, tt.mention)
+			}
+		})
+	}
+}
+
+// TestConfigErrorsNameFlags: every configuration error loadgen.CheckConfig
+// can return from the command line names the flags, never a Go field of
+// loadgen.Config.
+func TestConfigErrorsNameFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		message string
+	}{
+		{[]string{"--clients", "-1"}, "--clients -1: need at least 1"},
+		{[]string{"--clients", "1000001"}, "--clients 1000001: at most 1000000"},
+		{[]string{"--ramp-up", "-1s"}, "--ramp-up -1s is negative"},
+		{[]string{"--duration", "-1s"}, "--duration -1s must be positive"},
+		{[]string{"--ramp-up", "5s", "--duration", "2s"}, "--ramp-up 5s is longer than --duration 2s"},
+		{[]string{"--poll-interval", "-1s"}, "--poll-interval -1s is negative"},
+		{[]string{"--poll-jitter", "1.5"}, "--poll-jitter 1.5 is outside [0, 1]"},
+		{[]string{"--invite-rate", "NaN"}, "--invite-rate NaN is not a number"},
+		{[]string{"--rate", "-1"}, "--rate -1 must be a finite number"},
+		{[]string{"--timeout", "-1s"}, "--timeout -1s is negative"},
+		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout -1s is negative"},
+		{[]string{"--instances", "65"}, "--instances 65: need 1 to 64"},
+		{[]string{"--url", "ftp://x"}, `--url "ftp://x" is not an http(s) URL`},
+		{[]string{"--url", "http://a", "--backup-url", "b"}, `--backup-url "b" is not an http(s) URL`},
+		{[]string{"--user-prefix", "load"}, "another prefix needs --url"},
+		{[]string{"--backup-url", "http://b"}, `--backup-url "http://b" needs --url`},
+		{[]string{"--url", "http://a", "--outage", "down:1s@1s"}, "--outage down:1s@1s needs the embedded cluster (no --url)"},
+		{[]string{"--outage-window", "20s+15s"}, "(--url); the embedded cluster switches its own with --outage"},
+		{[]string{"--url", "http://a", "--outage-window", "50s+20s", "--duration", "60s"}, "after the run (--duration 1m0s)"},
+		{[]string{"--outage", "down:30s@50s", "--duration", "60s"}, "--outage down:30s@50s ends after the run (--duration 1m0s)"},
+		{[]string{"--instances", "2", "--outage", "instances=2:hang:1s@1s"}, "names instance 2, but --instances is 2"},
+	}
+	fields := reflect.TypeFor[loadgen.Config]()
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, stderr := runCLI(t, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if !strings.Contains(stderr, tt.message) {
+				t.Errorf("stderr %q does not say %q", stderr, tt.message)
+			}
+			for i := range fields.NumField() {
+				if f := fields.Field(i); f.IsExported() && regexp.MustCompile(`\b`+f.Name+`\b`).MatchString(stderr) {
+					t.Errorf("stderr %q names the Go field %s", stderr, f.Name)
+				}
 			}
 		})
 	}
