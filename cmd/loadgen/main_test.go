@@ -114,13 +114,6 @@ func TestConfigErrorsNameFlags(t *testing.T) {
 	}
 }
 
-func TestHelpExits0(t *testing.T) {
-	code, _, stderr := runCLI(t, "--help")
-	if code != exitOK || !strings.Contains(stderr, "--outage") {
-		t.Errorf("--help: exit %d, stderr %q", code, stderr)
-	}
-}
-
 // TestThresholdsAndMerge runs two shards of a small fleet against the
 // embedded cluster, checks that a crossed threshold exits 1 and a held one
 // 0, and that merging the shard reports counts both shards.
@@ -150,7 +143,7 @@ func TestThresholdsAndMerge(t *testing.T) {
 	if r0.code != exitOK {
 		t.Fatalf("shard 0: exit %d\n%s\n%s", r0.code, r0.stdout, r0.stderr)
 	}
-	if r1.code != exitThreshold || !strings.Contains(r1.stdout, "THRESHOLD CROSSED") {
+	if r1.code != exitThreshold || !strings.Contains(r1.stdout, "✗ p50<1ns crossed: ") {
 		t.Fatalf("shard 1 with an impossible threshold: exit %d\n%s", r1.code, r1.stdout)
 	}
 	html := filepath.Join(dir, "fleet.html")
@@ -166,6 +159,16 @@ func TestThresholdsAndMerge(t *testing.T) {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}
+	}
+	// A saved shard report renders again with its thresholds, and two
+	// line up, their configurations told apart.
+	code, out, stderr = runCLI(t, "report", shard0, "--threshold", "errors<100%", "--html", filepath.Join(dir, "0.html"))
+	if code != exitOK || !strings.Contains(out, "shard 0/2") || !strings.Contains(out, "✓ errors<100% held: ") {
+		t.Errorf("report of shard 0: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "compare", shard0, shard1)
+	if code != exitOK || !regexp.MustCompile(`config\.shard +0/2 +→ 1/2`).MatchString(out) || !strings.Contains(out, "p99{getmessages}") {
+		t.Errorf("compare of the shards: exit %d\n%s\n%s", code, out, stderr)
 	}
 	// The same shard twice is refused, naming both files.
 	code, _, stderr = runCLI(t, "merge", shard0, shard1, shard0)
@@ -211,7 +214,7 @@ func TestDrainTimeoutDefault(t *testing.T) {
 		{[]string{"--drain-timeout", "30s"}, 30 * time.Second},
 		{[]string{"--drain-timeout", "0"}, time.Nanosecond},
 	} {
-		cfg, _, _, err := configure(tc.args, io.Discard)
+		cfg, _, _, err := configure(tc.args, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
