@@ -192,7 +192,7 @@ func (t Threshold) name() string {
 }
 
 // ParseThreshold reads a threshold written as METRIC[{COMMAND}] OP VALUE,
-// where OP is <, <=, > or >=, for example "p99<500ms", "p50{login}<=50ms",
+// where OP is <, <=, > or >=, for example "p99<500ms", "p50{loginuser}<=50ms",
 // "p99{invite}<2s", "errors<1%", "errors<=10", "rps>100", "herd<3" or
 // "green99<30s", "steady_errors<1%" or "outage_load<5". COMMAND names a
 // command or, when no command has that name, a user operation
