@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/regfleet/regfleet/client"
@@ -126,8 +125,55 @@ type Config struct {
 	memCluster *regsim.Cluster
 }
 
-// ErrConfig is wrapped by every configuration error of Run.
+// ErrConfig is wrapped by every configuration error of Run (each a
+// *ConfigError).
 var ErrConfig = errors.New("loadgen: bad config")
+
+// ConfigError is a configuration error of Run and CheckConfig: the Config
+// field at fault and what is wrong with it. It wraps ErrConfig. Its message
+// names Config fields (Field, and the others it compares with); Message
+// names them otherwise, as a CLI names its flags.
+type ConfigError struct {
+	// Field is the Config field at fault, such as "RampUp".
+	Field string
+
+	format string // the message after the field's name
+	args   []any  // of format; a configField names another field
+}
+
+// configField is an argument of a ConfigError's message that names a
+// Config field.
+type configField string
+
+// Error returns the message with Config's field names, after ErrConfig's:
+// "loadgen: bad config: RampUp 1m0s is longer than Duration 1s".
+func (e *ConfigError) Error() string { return ErrConfig.Error() + ": " + e.Message(nil) }
+
+// Unwrap returns ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// Message returns the message without ErrConfig's prefix, each Config
+// field named by name(field), or by its own name when name is nil or
+// returns "": with a CLI's flag names, "--ramp-up 1m0s is longer than
+// --duration 1s".
+func (e *ConfigError) Message(name func(field string) string) string {
+	named := func(f string) string {
+		if name != nil {
+			if n := name(f); n != "" {
+				return n
+			}
+		}
+		return f
+	}
+	args := make([]any, len(e.args))
+	for i, a := range e.args {
+		if f, ok := a.(configField); ok {
+			a = named(string(f))
+		}
+		args[i] = a
+	}
+	return named(e.Field) + fmt.Sprintf(e.format, args...)
+}
 
 func (c *Config) applyDefaults() {
 	if c.Clients == 0 {
@@ -173,83 +219,95 @@ func (c *Config) applyDefaults() {
 }
 
 func (c *Config) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	// bad returns the error of field; format follows the field's name, and
+	// its configField arguments name other fields.
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, format: format, args: args}
 	}
+	const (
+		urls     = configField("URLs")
+		duration = configField("Duration")
+		outages  = configField("Outages")
+	)
 	switch {
 	case c.Clients < 1:
-		return bad("Clients %d: need at least 1", c.Clients)
+		return bad("Clients", " %d: need at least 1", c.Clients)
 	case c.Clients > 1_000_000:
-		return bad("Clients %d: at most 1000000", c.Clients)
+		return bad("Clients", " %d: at most 1000000", c.Clients)
 	case c.RampUp < 0:
-		return bad("RampUp %s is negative", c.RampUp)
+		return bad("RampUp", " %s is negative", c.RampUp)
 	case c.Duration <= 0:
-		return bad("Duration %s must be positive", c.Duration)
+		return bad("Duration", " %s must be positive", c.Duration)
 	case c.RampUp > c.Duration:
-		return bad("RampUp %s is longer than Duration %s", c.RampUp, c.Duration)
+		return bad("RampUp", " %s is longer than %s %s", c.RampUp, duration, c.Duration)
 	case c.PollInterval < 0:
-		return bad("PollInterval %s is negative", c.PollInterval)
+		return bad("PollInterval", " %s is negative", c.PollInterval)
 	case c.PollJitter < 0 || c.PollJitter > 1 || math.IsNaN(c.PollJitter):
-		return bad("PollJitter %v is outside [0, 1]", c.PollJitter)
+		return bad("PollJitter", " %v is outside [0, 1]", c.PollJitter)
 	case math.IsNaN(c.InviteRate) || math.IsInf(c.InviteRate, 0):
-		return bad("InviteRate %v is not a number", c.InviteRate)
+		return bad("InviteRate", " %v is not a number", c.InviteRate)
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
-		return bad("Rate %v must be a finite number ≥ 0", c.Rate)
+		return bad("Rate", " %v must be a finite number ≥ 0", c.Rate)
 	case c.RecoverySpread < 0:
-		return bad("RecoverySpread %s is negative", c.RecoverySpread)
+		return bad("RecoverySpread", " %s is negative", c.RecoverySpread)
 	case c.PollMaxInterval < 0:
-		return bad("PollMaxInterval %s is negative", c.PollMaxInterval)
+		return bad("PollMaxInterval", " %s is negative", c.PollMaxInterval)
 	case c.PollMaxInterval > 0 && c.PollMaxInterval < c.PollInterval:
-		return bad("PollMaxInterval %s is below PollInterval %s", c.PollMaxInterval, c.PollInterval)
+		return bad("PollMaxInterval", " %s is below %s %s", c.PollMaxInterval, configField("PollInterval"), c.PollInterval)
 	case !(c.DrainRate >= 0) || c.DrainRate > 1e6:
-		return bad("DrainRate %v: want items per second in [0, 1e6]", c.DrainRate)
+		return bad("DrainRate", " %v: want items per second in [0, 1e6]", c.DrainRate)
 	case c.SlowDown.Interval < 0 || c.SlowDown.For < 0 || (c.SlowDown.Interval > 0) != (c.SlowDown.For > 0):
-		return bad("SlowDown %s: want a positive interval and a positive duration", c.SlowDown)
+		return bad("SlowDown", " %s: want a positive interval and a positive duration", c.SlowDown)
 	case c.Timeout < 0:
-		return bad("Timeout %s is negative", c.Timeout)
+		return bad("Timeout", " %s is negative", c.Timeout)
 	case c.DrainTimeout < 0:
-		return bad("DrainTimeout %s is negative", c.DrainTimeout)
+		return bad("DrainTimeout", " %s is negative", c.DrainTimeout)
 	case c.Instances < 1 || c.Instances > 64:
-		return bad("Instances %d: need 1 to 64", c.Instances)
+		return bad("Instances", " %d: need 1 to 64", c.Instances)
 	case c.Shard.Count > 0 && (c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count):
-		return bad("Shard %d/%d: %v", c.Shard.Index, c.Shard.Count, ErrBadShard)
+		return bad("Shard", " %d/%d: %v", c.Shard.Index, c.Shard.Count, ErrBadShard)
 	}
-	for _, raw := range slices.Concat(c.URLs, c.BackupURLs) {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("URL %q is not an http(s) URL", raw)
+	for _, list := range []struct {
+		field string
+		urls  []string
+	}{{"URLs", c.URLs}, {"BackupURLs", c.BackupURLs}} {
+		for _, raw := range list.urls {
+			u, err := url.Parse(raw)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return bad(list.field, " %q is not an http(s) URL", raw)
+			}
 		}
 	}
 	if len(c.URLs) == 0 && c.UserPrefix != DefaultUserPrefix {
-		return bad("UserPrefix %q: the embedded cluster seeds users named %s0…; another prefix needs URLs", c.UserPrefix, DefaultUserPrefix)
+		return bad("UserPrefix", " %q: the embedded cluster seeds users named %s0…; another prefix needs %s", c.UserPrefix, DefaultUserPrefix, urls)
 	}
 	if len(c.URLs) == 0 && len(c.BackupURLs) > 0 {
-		return bad("BackupURLs need URLs (the embedded cluster has no backup tier)")
+		return bad("BackupURLs", " %q needs %s (the embedded cluster has no backup tier)", c.BackupURLs[0], urls)
 	}
 	if len(c.URLs) > 0 && len(c.Outages) > 0 {
-		return bad("Outages need the embedded cluster (no URLs): regfleet cannot switch faults on a real cluster")
+		return bad("Outages", " %s needs the embedded cluster (no %s): regfleet cannot switch faults on a real cluster", c.Outages[0], urls)
 	}
 	if len(c.URLs) > 0 && c.SlowDown.Interval > 0 {
-		return bad("SlowDown %s needs the embedded cluster (no URLs): an external cluster sets its own <pollinterval>", c.SlowDown)
+		return bad("SlowDown", " %s needs the embedded cluster (no %s): an external cluster sets its own <pollinterval>", c.SlowDown, urls)
 	}
 	if len(c.URLs) == 0 && len(c.OutageWindows) > 0 {
-		return bad("outage window %s declares an outage of an external cluster (URLs); the embedded cluster switches its own with Outages (--outage)", c.OutageWindows[0])
+		return bad("OutageWindows", " %s declares an outage of an external cluster (%s); the embedded cluster switches its own with %s", c.OutageWindows[0], urls, outages)
 	}
 	for _, w := range c.OutageWindows {
 		switch {
 		case w.At < 0 || w.Duration <= 0:
-			return bad("outage window %s: the start must be 0 or later and the duration positive", w)
+			return bad("OutageWindows", " %s: the start must be 0 or later and the duration positive", w)
 		case w.End() > c.Duration:
-			return bad("outage window %s ends at %s, after the run (%s)", w, w.End(), c.Duration)
+			return bad("OutageWindows", " %s ends at %s, after the run (%s %s)", w, w.End(), duration, c.Duration)
 		}
 	}
 	for _, o := range c.Outages {
 		if o.End() > c.Duration {
-			return bad("outage %s ends after the run (%s)", o, c.Duration)
+			return bad("Outages", " %s ends after the run (%s %s)", o, duration, c.Duration)
 		}
 		for _, i := range o.Instances {
 			if i >= c.Instances {
-				return bad("outage %s names instance %d of %d (indexes from 0)", o, i, c.Instances)
+				return bad("Outages", " %s names instance %d, but %s is %d (indexes from 0)", o, i, configField("Instances"), c.Instances)
 			}
 		}
 	}

@@ -3,8 +3,11 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -295,31 +298,74 @@ func TestRunDeliversExactlyOnceAcrossOutage(t *testing.T) {
 	}
 }
 
+// TestCheckConfig covers every case of Config.validate: each error is a
+// *ConfigError naming the field at fault, wraps ErrConfig, and renames
+// every field it mentions through Message.
 func TestCheckConfig(t *testing.T) {
+	ext := []string{"http://a"}
+	down := func(at, d time.Duration, instances ...int) Outage {
+		return Outage{Mode: OutageDown, At: at, Duration: d, Instances: instances}
+	}
 	tests := []struct {
 		name    string
 		cfg     Config
+		field   string
 		mention string
 	}{
-		{"negative clients", Config{Clients: -1}, "Clients"},
-		{"ramp longer than run", Config{RampUp: time.Minute, Duration: time.Second}, "RampUp"},
-		{"jitter", Config{PollJitter: 1.5}, "PollJitter"},
-		{"rate", Config{Rate: -1}, "Rate"},
-		{"url scheme", Config{URLs: []string{"ftp://x"}}, `"ftp://x"`},
-		{"backup without primary", Config{BackupURLs: []string{"http://b"}}, "BackupURLs"},
-		{"outage on a real cluster", Config{URLs: []string{"http://a"}, Outages: []Outage{{Mode: OutageDown, Duration: time.Second}}}, "embedded cluster"},
-		{"outage past the end", Config{Duration: 10 * time.Second, RampUp: time.Second, Outages: []Outage{{Mode: OutageDown, At: 9 * time.Second, Duration: 2 * time.Second}}}, "ends after the run"},
-		{"outage on a missing instance", Config{Instances: 2, Outages: []Outage{{Instances: []int{2}, Mode: OutageHang, Duration: time.Second}}}, "instance 2 of 2"},
-		{"shard", Config{Shard: Shard{Index: 3, Count: 2}}, "Shard"},
+		{"negative clients", Config{Clients: -1}, "Clients", "Clients -1: need at least 1"},
+		{"too many clients", Config{Clients: 1_000_001}, "Clients", "at most 1000000"},
+		{"negative ramp-up", Config{RampUp: -time.Second}, "RampUp", "RampUp -1s is negative"},
+		{"negative duration", Config{Duration: -time.Second}, "Duration", "Duration -1s must be positive"},
+		{"ramp longer than run", Config{RampUp: time.Minute, Duration: time.Second}, "RampUp", "RampUp 1m0s is longer than Duration 1s"},
+		{"negative poll interval", Config{PollInterval: -time.Second}, "PollInterval", "PollInterval -1s is negative"},
+		{"jitter", Config{PollJitter: 1.5}, "PollJitter", "PollJitter 1.5 is outside [0, 1]"},
+		{"invite rate", Config{InviteRate: math.Inf(1)}, "InviteRate", "InviteRate +Inf is not a number"},
+		{"rate", Config{Rate: -1}, "Rate", "Rate -1 must be"},
+		{"negative timeout", Config{Timeout: -time.Second}, "Timeout", "Timeout -1s is negative"},
+		{"negative drain timeout", Config{DrainTimeout: -time.Second}, "DrainTimeout", "DrainTimeout -1s is negative"},
+		{"instances", Config{Instances: 65}, "Instances", "Instances 65: need 1 to 64"},
+		{"shard", Config{Shard: Shard{Index: 3, Count: 2}}, "Shard", "Shard 3/2"},
+		{"url scheme", Config{URLs: []string{"ftp://x"}}, "URLs", `URLs "ftp://x" is not an http(s) URL`},
+		{"backup url scheme", Config{URLs: ext, BackupURLs: []string{"b"}}, "BackupURLs", `BackupURLs "b" is not`},
+		{"user prefix on the embedded cluster", Config{UserPrefix: "load"}, "UserPrefix", "another prefix needs URLs"},
+		{"backup without primary", Config{BackupURLs: []string{"http://b"}}, "BackupURLs", `BackupURLs "http://b" needs URLs`},
+		{"outage on a real cluster", Config{URLs: ext, Outages: []Outage{down(0, time.Second)}}, "Outages", "needs the embedded cluster (no URLs)"},
+		{"window on the embedded cluster", Config{OutageWindows: []Window{{At: time.Second, Duration: time.Second}}}, "OutageWindows", "(URLs); the embedded cluster switches its own with Outages"},
+		{"window of no duration", Config{URLs: ext, OutageWindows: []Window{{At: time.Second}}}, "OutageWindows", "duration positive"},
+		{"window past the end", Config{URLs: ext, Duration: time.Minute, OutageWindows: []Window{{At: 50 * time.Second, Duration: 20 * time.Second}}}, "OutageWindows", "after the run (Duration 1m0s)"},
+		{"outage past the end", Config{Duration: 10 * time.Second, RampUp: time.Second, Outages: []Outage{down(9*time.Second, 2*time.Second)}}, "Outages", "ends after the run (Duration 10s)"},
+		{"outage on a missing instance", Config{Instances: 2, Outages: []Outage{down(0, time.Second, 2)}}, "Outages", "names instance 2, but Instances is 2"},
 	}
+	fields := reflect.TypeFor[Config]()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := CheckConfig(tt.cfg)
 			if !errors.Is(err, ErrConfig) {
 				t.Fatalf("err = %v, want ErrConfig", err)
 			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v (%T), want a *ConfigError", err, err)
+			}
+			if ce.Field != tt.field {
+				t.Errorf("Field %q, want %q", ce.Field, tt.field)
+			}
+			if _, ok := fields.FieldByName(ce.Field); !ok {
+				t.Errorf("Field %q is not a field of Config", ce.Field)
+			}
 			if !strings.Contains(err.Error(), tt.mention) {
-				t.Errorf("error %q does not name %q", err, tt.mention)
+				t.Errorf("error %q does not say %q", err, tt.mention)
+			}
+			// Renamed, the message names no Config field.
+			msg := ce.Message(func(f string) string { return "<" + f + ">" })
+			if !strings.HasPrefix(msg, "<"+tt.field+">") {
+				t.Errorf("Message %q does not begin with the renamed field", msg)
+			}
+			for i := range fields.NumField() {
+				f := fields.Field(i)
+				if f.IsExported() && regexp.MustCompile(`\b`+f.Name+`\b`).MatchString(strings.NewReplacer("<"+f.Name+">", "").Replace(msg)) {
+					t.Errorf("Message %q names the field %s unrenamed", msg, f.Name)
+				}
 			}
 		})
 	}

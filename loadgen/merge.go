@@ -458,6 +458,25 @@ func configDiff(a, b RunConfig) (field, va, vb string, ok bool) {
 	// Measured by each shard: one that had no poll answered yet saw less.
 	a.EffectivePollInterval, b.EffectivePollInterval = 0, 0
 	a.CommandLine, b.CommandLine = nil, nil
+	if d := ConfigDiff(a, b); len(d) > 0 {
+		return d[0].Field, d[0].A, d[0].B, false
+	}
+	return "", "", "", true
+}
+
+// FieldDiff is a field of RunConfig that differs between two run
+// configurations: its name as the report's JSON has it ("config.clients")
+// and the two values, formatted.
+type FieldDiff struct {
+	Field string
+	A, B  string
+}
+
+// ConfigDiff returns the fields of RunConfig that differ between a and b,
+// in the order of RunConfig's fields; none when they are the same. An empty
+// list equals a missing one.
+func ConfigDiff(a, b RunConfig) []FieldDiff {
+	var out []FieldDiff
 	x, y := reflect.ValueOf(a), reflect.ValueOf(b)
 	for i := range x.NumField() {
 		fx, fy := x.Field(i), y.Field(i)
@@ -471,9 +490,9 @@ func configDiff(a, b RunConfig) (field, va, vb string, ok bool) {
 		if name == "" {
 			name = x.Type().Field(i).Name
 		}
-		return "config." + name, fmt.Sprint(fx.Interface()), fmt.Sprint(fy.Interface()), false
+		out = append(out, FieldDiff{Field: "config." + name, A: fmt.Sprint(fx.Interface()), B: fmt.Sprint(fy.Interface())})
 	}
-	return "", "", "", true
+	return out
 }
 
 // mergeOutages returns the declared outages of the reports, one per outage

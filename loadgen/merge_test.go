@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -407,5 +408,20 @@ func TestMergeOneRun(t *testing.T) {
 	back, err := ReadReport(bytes.NewReader(encodeJSON(t, m)))
 	if err != nil || fmt.Sprint(back.MissingShards) != "[1/2]" {
 		t.Errorf("missing shards read back: %v, %v", back.MissingShards, err)
+	}
+}
+
+// TestConfigDiff: every field that differs, by its JSON name, in the order
+// of RunConfig; empty and nil lists equal.
+func TestConfigDiff(t *testing.T) {
+	a := RunConfig{Clients: 10, RampUp: Duration(time.Second), Outages: []string{}, Seed: 1}
+	b := RunConfig{Clients: 20, RampUp: Duration(time.Second), Seed: 2, Naive: true}
+	got := ConfigDiff(a, b)
+	want := []FieldDiff{{"config.clients", "10", "20"}, {"config.naive", "false", "true"}, {"config.seed", "1", "2"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("ConfigDiff = %v, want %v", got, want)
+	}
+	if d := ConfigDiff(a, a); len(d) != 0 {
+		t.Errorf("ConfigDiff(a, a) = %v", d)
 	}
 }

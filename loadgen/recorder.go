@@ -440,14 +440,19 @@ type Live struct {
 	Left  time.Duration
 }
 
-// String formats l as one progress line.
+// String formats l as one progress line: the time elapsed, the phase and
+// the time left in it (when Phase is set), then the figures.
 func (l Live) String() string {
 	pct := 0.0
 	if l.Requests > 0 {
 		pct = 100 * float64(l.Errors) / float64(l.Requests)
 	}
-	s := fmt.Sprintf("%s  green %d  red %d  %d req/s  p99 %s  errors %d (%.2f%%)  late %d  outbox %d",
-		l.Elapsed.Truncate(time.Second), l.Gauges.Green, l.Gauges.Red, l.Rate,
+	s := l.Elapsed.Truncate(time.Second).String()
+	if l.Phase != "" {
+		s += fmt.Sprintf("  %s, %s left", l.Phase, l.Left.Round(time.Second))
+	}
+	s += fmt.Sprintf("  green %d  red %d  %d req/s  p99 %s  errors %d (%.2f%%)  late %d  outbox %d",
+		l.Gauges.Green, l.Gauges.Red, l.Rate,
 		fmtDur(l.P99), l.Errors, pct, l.Late, l.Gauges.Outbox)
 	if l.CPUShare >= SaturationCPUShare {
 		s += fmt.Sprintf("  GENERATOR AT %.0f%% CPU", 100*l.CPUShare)

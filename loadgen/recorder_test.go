@@ -331,6 +331,10 @@ func TestRecorderLive(t *testing.T) {
 	if s := l.String(); s != "2s  green 2  red 1  50 req/s  p99 50.18ms  errors 5 (10.00%)  late 1  outbox 0" {
 		t.Errorf("live line = %q", s)
 	}
+	l.Phase, l.Left = PhaseOutage, 41700*time.Millisecond
+	if s := l.String(); s != "2s  outage, 42s left  green 2  red 1  50 req/s  p99 50.18ms  errors 5 (10.00%)  late 1  outbox 0" {
+		t.Errorf("live line with its phase = %q", s)
+	}
 }
 
 func TestRecorderSchedule(t *testing.T) {

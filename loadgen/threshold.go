@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/regfleet/regfleet/internal/wire"
 )
 
 // ErrBadThreshold reports a threshold that ParseThreshold cannot read; the
@@ -189,7 +192,7 @@ func (t Threshold) name() string {
 }
 
 // ParseThreshold reads a threshold written as METRIC[{COMMAND}] OP VALUE,
-// where OP is <, <=, > or >=, for example "p99<500ms", "p50{login}<=50ms",
+// where OP is <, <=, > or >=, for example "p99<500ms", "p50{loginuser}<=50ms",
 // "p99{invite}<2s", "errors<1%", "errors<=10", "rps>100", "herd<3" or
 // "green99<30s", "steady_errors<1%" or "outage_load<5". COMMAND names a
 // command or, when no command has that name, a user operation
@@ -352,20 +355,87 @@ func (t Threshold) format(v float64) string {
 	}
 }
 
-// Check returns the thresholds that report r crosses, in the order given;
-// none when r satisfies them all.
-func Check(r *Report, ts ...Threshold) []Crossed {
-	var out []Crossed
+// Result is how a report fared against one threshold.
+type Result struct {
+	Threshold Threshold // the threshold checked
+	// Measured is false when the report has no such figure; Reason then
+	// says why, and the threshold counts as crossed (see Crossed).
+	Measured bool
+	Value    float64 // the figure, in the unit of Threshold.Limit
+	Reason   string  // why it was not measured
+	// Held is true when the figure was measured and satisfies the
+	// threshold.
+	Held bool
+}
+
+// String describes the result with a check mark: "✓ p99<500ms held: 12ms",
+// "✗ p99<500ms crossed: 812ms" or "✗ herd<2 not measured: no outage in the
+// report".
+func (r Result) String() string {
+	switch {
+	case r.Held:
+		return "✓ " + r.Threshold.String() + " held: " + r.Threshold.format(r.Value)
+	case !r.Measured:
+		return "✗ " + r.Threshold.String() + " not measured: " + r.Reason
+	}
+	return "✗ " + r.Threshold.String() + " crossed: " + r.Threshold.format(r.Value)
+}
+
+// Evaluate measures each threshold of ts in report r, in the order given,
+// held or not.
+func Evaluate(r *Report, ts ...Threshold) []Result {
+	out := make([]Result, 0, len(ts))
 	for _, t := range ts {
 		v, reason := t.Measure(r)
-		switch {
-		case reason != "":
-			out = append(out, Crossed{Threshold: t, Reason: reason})
-		case !t.Op.holds(v, t.Limit):
-			out = append(out, Crossed{Threshold: t, Measured: true, Value: v})
+		if reason != "" {
+			out = append(out, Result{Threshold: t, Reason: reason})
+			continue
+		}
+		out = append(out, Result{Threshold: t, Measured: true, Value: v, Held: t.Op.holds(v, t.Limit)})
+	}
+	return out
+}
+
+// Check returns the thresholds that report r crosses, in the order given;
+// none when r satisfies them all. Evaluate returns the held ones too.
+func Check(r *Report, ts ...Threshold) []Crossed {
+	var out []Crossed
+	for _, res := range Evaluate(r, ts...) {
+		if !res.Held {
+			out = append(out, Crossed{Threshold: res.Threshold, Measured: res.Measured, Value: res.Value, Reason: res.Reason})
 		}
 	}
 	return out
+}
+
+// healthCommand is the command name the client reports its health checks
+// under (client.CallInfo.Command).
+const healthCommand = "healthz"
+
+// KnownNames returns, sorted, the names a threshold's {cmd} can take in the
+// report of a Run: the protocol commands the SDK sends, "healthz" (its
+// health checks) and the user operations "invite" and "deliver".
+func KnownNames() []string {
+	return slices.Sorted(slices.Values([]string{
+		wire.CmdRegisterUser, wire.CmdLoginUser, wire.CmdRegisterDevice, wire.CmdSendInvitation,
+		wire.CmdSendComment, wire.CmdGetMessages, wire.CmdAckMessages, wire.CmdChangePassword,
+		wire.CmdSendPassword, wire.CmdSetKeyRepository, wire.CmdGetSettings,
+		healthCommand, opInvite, opDeliver,
+	}))
+}
+
+// CheckNames returns an error wrapping ErrBadThreshold for the first
+// threshold of ts whose Command is none of names (KnownNames, before a
+// run; a report's CommandNames and OperationNames too, after it), listing
+// them; nil when each names one of them or none.
+func CheckNames(names []string, ts ...Threshold) error {
+	for _, t := range ts {
+		if t.Command != "" && !slices.Contains(names, t.Command) {
+			return fmt.Errorf("%w %q: unknown command or operation %q (one of %s)",
+				ErrBadThreshold, t.String(), t.Command, strings.Join(names, ", "))
+		}
+	}
+	return nil
 }
 
 // unknownName says that r has no command or operation name, and lists those

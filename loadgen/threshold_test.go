@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -284,4 +285,55 @@ func FuzzParseThreshold(f *testing.F) {
 			t.Fatalf("%q → %+v → %q → %+v", s, th, th.String(), back)
 		}
 	})
+}
+
+// TestEvaluate: every threshold gets a result, held or not, with its check
+// mark; Check returns the same minus the held ones.
+func TestEvaluate(t *testing.T) {
+	rep := sampleReport(t)
+	ts := mustThresholds(t, "p50<10ms", "p50<5ms", "herd<2", "p99{nosuch}<1s")
+	got := Evaluate(rep, ts...)
+	want := []string{
+		"✓ p50<10ms held: 6.003ms",
+		"✗ p50<5ms crossed: 6.003ms",
+		"✓ herd<2 held: 1",
+		`✗ p99{nosuch}<1s not measured: no command or operation "nosuch" in the report (commands: poll; operations: invite)`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d results, want %d: %v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("%d: %q, want %q", i, got[i], want[i])
+		}
+	}
+	if got[0].Held != true || got[1].Held || !got[1].Measured || got[3].Measured {
+		t.Errorf("results %+v", got)
+	}
+	crossed := Check(rep, ts...)
+	if len(crossed) != 2 || crossed[0].Threshold.String() != "p50<5ms" || crossed[1].Measured {
+		t.Errorf("Check = %v", crossed)
+	}
+}
+
+// TestCheckNames: before a run, a {cmd} must be one of KnownNames, the
+// commands the SDK sends and the user operations.
+func TestCheckNames(t *testing.T) {
+	names := KnownNames()
+	for _, want := range []string{"loginuser", "registerdevice", "getmessages", "ackmessages", "sendinvitation", "healthz", "invite", "deliver"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("KnownNames %v lacks %q", names, want)
+		}
+	}
+	if !slices.IsSorted(names) {
+		t.Errorf("KnownNames %v not sorted", names)
+	}
+	if err := CheckNames(names, mustThresholds(t, "p99<1s", "p99{loginuser}<1s", "errors{deliver}<1%")...); err != nil {
+		t.Errorf("known names refused: %v", err)
+	}
+	err := CheckNames(names, mustThresholds(t, "p99<1s", "p99{login}<1s")...)
+	if !errors.Is(err, ErrBadThreshold) || !strings.Contains(err.Error(), `unknown command or operation "login"`) ||
+		!strings.Contains(err.Error(), "loginuser") || !strings.Contains(err.Error(), "invite") {
+		t.Errorf("CheckNames = %v", err)
+	}
 }

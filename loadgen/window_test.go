@@ -82,8 +82,8 @@ func TestCheckConfigOutageWindows(t *testing.T) {
 	}{
 		{"external", Config{URLs: ext, Duration: time.Minute, OutageWindows: []Window{w("20s+15s"), w("40s+20s")}}, ""},
 		{"ends after the run", Config{URLs: ext, Duration: time.Minute, OutageWindows: []Window{w("50s+20s")}},
-			"outage window 50s+20s ends at 1m10s, after the run (1m0s)"},
-		{"embedded cluster", Config{OutageWindows: []Window{w("20s+15s")}}, "outage window 20s+15s declares an outage of an external cluster (URLs); the embedded cluster switches its own with Outages (--outage)"},
+			"OutageWindows 50s+20s ends at 1m10s, after the run (Duration 1m0s)"},
+		{"embedded cluster", Config{OutageWindows: []Window{w("20s+15s")}}, "OutageWindows 20s+15s declares an outage of an external cluster (URLs); the embedded cluster switches its own with Outages"},
 		{"zero duration", Config{URLs: ext, OutageWindows: []Window{{At: time.Second}}}, "duration positive"},
 	}
 	for _, tt := range tests {

@@ -6,9 +6,12 @@
 //	loadgen --clients 2000 --duration 90s --outage down:20s@35s --html report.html
 //	loadgen --url https://reg1.staging --url https://reg2.staging --clients 500 --threshold 'p99<500ms'
 //	loadgen merge shard-0.json shard-1.json --html fleet.html
+//	loadgen report run.json --html run.html --threshold 'herd<1.5'
+//	loadgen compare before.json after.json
 //
 // Exit codes: 0 success, 1 a --threshold was crossed, 2 bad flags or
 // arguments, 3 the run itself failed (no client could start included).
+// "loadgen help" says the rest.
 package main
 
 import (
@@ -16,16 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/regfleet/regfleet/client"
-	"github.com/regfleet/regfleet/loadgen"
 	"github.com/spf13/pflag"
 )
 
@@ -43,8 +41,8 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// errHelp reports that --help was asked for (and printed).
-var errHelp = errors.New("help requested")
+// errDone reports that --help or --version was asked for, and printed.
+var errDone = errors.New("help or version printed")
 
 // errThresholds reports crossed thresholds (already printed).
 var errThresholds = errors.New("thresholds crossed")
@@ -59,7 +57,7 @@ func main() {
 func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errDone):
 		return exitOK
 	case errors.Is(err, errThresholds):
 		return exitThreshold
@@ -82,338 +80,197 @@ func message(err error) string {
 	return "loadgen: " + m
 }
 
-// outputs are the report files and thresholds shared by a run and a merge.
-type outputs struct {
-	out, hgrm, html string
-	thresholds      []string
-	checks          []loadgen.Threshold
+// command is a subcommand of loadgen.
+type command struct {
+	name  string // as typed after loadgen
+	usage string // the synopsis, after "loadgen "
+	short string // one line, for the list of commands
+	about string // what it does, for its help
+	// run runs the command with the arguments after its name.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// flags adds the command's flags to fs, for its help (run adds them
+	// itself).
+	flags func(fs *pflag.FlagSet)
 }
 
-func (o *outputs) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.out, "out", "", "write the JSON report (with encoded histograms, for merge) to this file")
-	fs.StringVar(&o.hgrm, "hgrm", "", "write the HdrHistogram percentile distribution (ms) of all commands to this file")
-	fs.StringVar(&o.html, "html", "", "write the self-contained HTML report to this file")
-	fs.StringArrayVar(&o.thresholds, "threshold", nil, "fail (exit 1) when crossed, e.g. 'p99<500ms' or 'errors<1%' (repeatable)\n"+loadgen.ThresholdHelp())
+// commands lists the subcommands, run (the default) first.
+func commands() []command {
+	return []command{
+		{
+			name: "run", usage: "[run] [flags]", short: "run the load and report it (the default command)",
+			about: runAbout, run: runLoad, flags: func(fs *pflag.FlagSet) { runFlags(fs) },
+		},
+		{
+			name: "merge", usage: "merge SHARD.json… [flags]", short: "merge the reports of the shards of one run (--shard i/n --out)",
+			about: mergeAbout, run: runMerge, flags: func(fs *pflag.FlagSet) { new(outputs).flags(fs, true) },
+		},
+		{
+			name: "report", usage: "report RUN.json [flags]", short: "render a saved report as text, HTML and hgrm, and check thresholds",
+			about: reportAbout, run: runReport, flags: func(fs *pflag.FlagSet) { new(outputs).flags(fs, false) },
+		},
+		{
+			name: "compare", usage: "compare A.json B.json", short: "line two runs up figure by figure, and say how their configurations differ",
+			about: compareAbout, run: runCompare, flags: func(*pflag.FlagSet) {},
+		},
+		{
+			name: "help", usage: "help [COMMAND]", short: "this help, or a command's",
+			run: runHelp, flags: func(*pflag.FlagSet) {},
+		},
+	}
 }
 
-func (o *outputs) parse() error {
-	for _, s := range o.thresholds {
-		t, err := loadgen.ParseThreshold(s)
-		if err != nil {
-			return usageError{fmt.Errorf("--threshold: %w", err)}
+// lookup returns the subcommand named name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
 		}
-		o.checks = append(o.checks, t)
 	}
-	return nil
+	return command{}, false
 }
 
-// write prints the summary, writes the files and checks the thresholds.
-func (o *outputs) write(r *loadgen.Report, stdout io.Writer) error {
-	if err := loadgen.TextReporter(r)(stdout); err != nil {
-		return err
-	}
-	files := []struct {
-		path string
-		rep  loadgen.Reporter
-	}{
-		{o.out, loadgen.JSONReporter(r)},
-		{o.hgrm, loadgen.HgrmReporter(r, "")},
-		{o.html, loadgen.HTMLReporter(r)},
-	}
-	for _, f := range files {
-		if f.path == "" {
-			continue
+// run is the whole program: a subcommand's name (run when none), flags
+// in, report out.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		if c, ok := lookup(args[0]); ok {
+			return c.run(ctx, args[1:], stdout, stderr)
 		}
-		if err := writeFile(f.path, f.rep); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s\n", f.path)
 	}
-	crossed := loadgen.Check(r, o.checks...)
-	for _, c := range crossed {
-		fmt.Fprintf(stdout, "THRESHOLD CROSSED: %s\n", c)
-	}
-	if len(crossed) > 0 {
-		return errThresholds
-	}
-	return nil
+	return runLoad(ctx, args, stdout, stderr)
 }
 
-func writeFile(path string, rep loadgen.Reporter) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := rep(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
+// newFlagSet returns the flag set of command name, which prints nothing
+// itself: parse prints the help, and the caller the errors.
+func newFlagSet(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("loadgen "+name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false
+	return fs
 }
 
-// configure reads the flags of a run into its configuration, its outputs
-// and the progress mode (on or off); errHelp after --help.
-func configure(args []string, stderr io.Writer) (cfg loadgen.Config, o outputs, progress string, err error) {
-	var (
-		outages  []string
-		windows  []string
-		shard    string
-		slowDown string
-		verbose  bool
-	)
-	fs := pflag.NewFlagSet("loadgen", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringArrayVar(&cfg.URLs, "url", nil, "Registration Server base URL (repeatable); none: the embedded simulated cluster")
-	fs.StringArrayVar(&cfg.BackupURLs, "backup-url", nil, "backup-tier URL (repeatable)")
-	fs.IntVar(&cfg.Instances, "instances", loadgen.DefaultInstances, "instances of the embedded cluster")
-	fs.IntVar(&cfg.Clients, "clients", loadgen.DefaultClients, "simulated clients in the whole fleet (all shards)")
-	fs.DurationVar(&cfg.RampUp, "ramp-up", loadgen.DefaultRampUp, "start the clients evenly over this time")
-	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "length of the run, ramp-up included")
-	fs.DurationVar(&cfg.PollInterval, "poll-interval", loadgen.DefaultPollInterval, "the clients' poll interval (the server's <pollinterval> is a floor)")
-	fs.Float64Var(&cfg.PollJitter, "poll-jitter", client.DefaultPollJitter, "± share of jitter on each poll wait, in [0,1]")
-	fs.Float64Var(&cfg.InviteRate, "invite-rate", loadgen.DefaultInviteRate, "invitations per client per minute (closed model)")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "open model: total invitations per second, measured from intended send times (0 = off)")
-	fs.DurationVar(&cfg.Timeout, "timeout", client.DefaultAttemptTimeout, "per-attempt timeout of the clients")
-	fs.DurationVar(&cfg.RecoverySpread, "recovery-spread", client.DefaultRecoverySpread, "window within which a client that finds the server again polls and drains its outbox")
-	fs.DurationVar(&cfg.PollMaxInterval, "poll-max-interval", client.DefaultPollMaxInterval, "cap of the poll loop's backoff while the server is unreachable (at least --poll-interval)")
-	fs.Float64Var(&cfg.DrainRate, "drain-rate", client.DefaultDrainRate, "outbox items a client sends per second at most")
-	fs.StringVar(&slowDown, "slowdown", "", "embedded cluster: after each outage ask for polls INTERVAL apart for DURATION (INTERVAL:DURATION, e.g. 60s:2m)")
-	fs.StringVar(&cfg.Salt, "salt", "", "API checksum salt")
-	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
-	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
-	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have (default: one shared pool)")
-	fs.StringVar(&cfg.OutboxDir, "outbox-dir", "", "give each client the durable SQLite outbox of a desktop, in a run directory created here and removed at the end (default: in memory)")
-	fs.StringArrayVar(&outages, "outage", nil, "fault window of the embedded cluster: [instances=I,J:]MODE:DUR@AT, MODE one of down, unavailable, hang, reset, dbdown (repeatable)")
-	fs.StringArrayVar(&windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION from the run's start, e.g. 20s+15s (repeatable); outages are also detected from the clients' state")
-	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off, to show the herd they prevent")
-	fs.StringVar(&shard, "shard", "", "run shard i/n of the fleet (clients with index % n == i)")
-	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the run's random choices (0: random)")
-	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", loadgen.DefaultDrainTimeout, "bound of the end phase that waits for queued invitations to arrive (left to its default: at least one effective poll interval)")
-	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when a terminal), on, off")
-	fs.BoolVar(&verbose, "verbose", false, "log the run's events to stderr")
-	o.flags(fs)
+// parse adds --help and --version to fs and parses args. After --help it
+// prints command name's help to stdout, after --version the version, and
+// returns errDone; a bad flag is a usageError.
+func parse(fs *pflag.FlagSet, name string, args []string, stdout io.Writer) error {
+	var help, version bool
+	fs.BoolVarP(&help, "help", "h", false, "print this help and exit")
+	fs.BoolVar(&version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return cfg, o, "", errHelp
-		}
-		return cfg, o, progress, usageError{err}
-	}
-	// Zero means "the default" in loadgen.Config; on the command line it is
-	// a mistake for these.
-	for _, name := range []string{"clients", "duration", "poll-interval", "timeout", "instances"} {
-		if fs.Changed(name) && isZero(fs.Lookup(name).Value.String()) {
-			return cfg, o, progress, usageError{fmt.Errorf("--%s must be positive", name)}
-		}
-	}
-	// In loadgen.Config zero means "the default"; on the command line an
-	// explicit zero means none.
-	if fs.Changed("invite-rate") && cfg.InviteRate == 0 {
-		cfg.InviteRate = -1
+		return usageError{fmt.Errorf("%w (loadgen %s --help lists the flags)", err, name)}
 	}
 	switch {
-	case !fs.Changed("drain-timeout"):
-		// The default: stretched to one effective poll interval.
-		cfg.DrainTimeout = 0
-	case cfg.DrainTimeout == 0:
-		cfg.DrainTimeout = time.Nanosecond
+	case help:
+		c, _ := lookup(name)
+		printHelp(stdout, c)
+		return errDone
+	case version:
+		fmt.Fprintln(stdout, versionLine())
+		return errDone
 	}
-	if fs.Changed("poll-jitter") && cfg.PollJitter == 0 {
-		return cfg, o, progress, usageError{errors.New("--poll-jitter 0: the SDK has no jitter-free poll loop of its own; use --naive to switch every jitter off")}
+	return nil
+}
+
+// runHelp prints the help of loadgen, or of the command named.
+func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlagSet("help")
+	if err := parse(fs, "help", args, stdout); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return cfg, o, progress, usageError{fmt.Errorf("unexpected argument %q (flags only; did you mean 'loadgen merge'?)", fs.Arg(0))}
-	}
-	for _, s := range outages {
-		out, err := loadgen.ParseOutage(s)
-		if err != nil {
-			return cfg, o, progress, usageError{fmt.Errorf("--outage: %w", err)}
-		}
-		cfg.Outages = append(cfg.Outages, out)
-	}
-	for _, s := range windows {
-		w, err := loadgen.ParseWindow(s)
-		if err != nil {
-			return cfg, o, progress, usageError{fmt.Errorf("--outage-window: %w", err)}
-		}
-		cfg.OutageWindows = append(cfg.OutageWindows, w)
-	}
-	if slowDown != "" {
-		sd, err := loadgen.ParseSlowDown(slowDown)
-		if err != nil {
-			return cfg, o, progress, usageError{fmt.Errorf("--slowdown: %w", err)}
-		}
-		cfg.SlowDown = sd
-	}
-	if fs.Changed("poll-interval") && !fs.Changed("poll-max-interval") {
-		// The backoff cap gives way to a longer poll interval, as in the SDK.
-		cfg.PollMaxInterval = max(cfg.PollMaxInterval, cfg.PollInterval)
-	}
-	cfg.CommandLine = commandLine(args)
-	if shard != "" {
-		s, err := loadgen.ParseShard(shard)
-		if err != nil {
-			return cfg, o, progress, usageError{fmt.Errorf("--shard: %w", err)}
-		}
-		cfg.Shard = s
-	}
-	if err := o.parse(); err != nil {
-		return cfg, o, progress, err
-	}
-	switch progress {
-	case "on":
-	case "off":
-	case "auto":
-		if !isTerminal(stderr) {
-			progress = "off"
+	c, _ := lookup("run")
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		var ok bool
+		if c, ok = lookup(fs.Arg(0)); !ok {
+			return usageError{fmt.Errorf("help: no command %q (one of %s)", fs.Arg(0), commandNames())}
 		}
 	default:
-		return cfg, o, progress, usageError{fmt.Errorf("--progress %q: want auto, on or off", progress)}
+		return usageError{errors.New("help: name one command")}
 	}
-	// The first time the generator holds its cores over the saturation
-	// share, say so at once, progress line or not: the figures from then
-	// on may be its own delays (Locust warns the same way).
-	warned := false
-	cfg.Progress = func(l loadgen.Live) {
-		if progress != "off" {
-			fmt.Fprintf(stderr, "\r\033[K%s", l)
-		}
-		if !warned && l.CPUShare >= loadgen.SaturationCPUShare {
-			warned = true
-			if progress != "off" {
-				fmt.Fprintln(stderr)
-			}
-			fmt.Fprintf(stderr, "loadgen: WARNING: at %s the generator used %.0f%% of its cores over the last %s: latencies from now on may be its own delays\n",
-				l.Elapsed.Truncate(time.Second), 100*l.CPUShare, loadgen.SaturationWindow)
-		}
-	}
-	if verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
-	if err := loadgen.CheckConfig(cfg); err != nil {
-		return cfg, o, progress, usageError{err}
-	}
-
-	return cfg, o, progress, nil
+	printHelp(stdout, c)
+	return nil
 }
 
-// run is the whole program: flags in, report out.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "merge" {
-		return runMerge(args[1:], stdout, stderr)
+func commandNames() string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
 	}
-	cfg, o, progress, err := configure(args, stderr)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-
-	// The first Ctrl-C ends the run early and still prints the report; a
-	// second one, with the default handler back, ends the program.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopped := context.AfterFunc(ctx, func() { signal.Reset(os.Interrupt, syscall.SIGTERM) })
-	defer stopped()
-
-	r, err := loadgen.Run(runCtx, cfg)
-	if progress != "off" {
-		fmt.Fprintln(stderr)
-	}
-	if errors.Is(err, loadgen.ErrNoClientStarted) && r != nil {
-		// The report says why; the run measured nothing of the service.
-		if werr := o.write(r, stdout); werr != nil && !errors.Is(werr, errThresholds) {
-			return werr
-		}
-		return err
-	}
-	if err != nil {
-		if errors.Is(err, loadgen.ErrConfig) {
-			return usageError{err}
-		}
-		return err
-	}
-	return o.write(r, stdout)
+	return strings.Join(names, ", ")
 }
 
-// runMerge combines shard reports into one.
-func runMerge(args []string, stdout, stderr io.Writer) error {
-	var o outputs
-	fs := pflag.NewFlagSet("loadgen merge", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
+// printHelp writes the help of command c: what it does, for run (the
+// default) the list of commands, its flags and the exit codes.
+func printHelp(w io.Writer, c command) {
+	if c.name == "help" {
+		c, _ = lookup("run")
+	}
+	fmt.Fprintf(w, "%s\n\nUsage:\n", strings.TrimSpace(c.about))
+	if c.name == "run" {
+		for _, sub := range commands() {
+			fmt.Fprintf(w, "  loadgen %-26s %s\n", sub.usage, sub.short)
 		}
-		return usageError{err}
+		fmt.Fprintf(w, "\n  loadgen COMMAND --help says more of each; every command takes --version.\n")
+	} else {
+		fmt.Fprintf(w, "  loadgen %s\n", c.usage)
 	}
-	if fs.NArg() == 0 {
-		return usageError{errors.New("merge: name the shard reports (JSON files written with --out)")}
-	}
-	if err := o.parse(); err != nil {
-		return err
-	}
-	var reports []*loadgen.Report
-	for _, path := range fs.Args() {
-		f, err := os.Open(path)
-		if err != nil {
-			return usageError{fmt.Errorf("merge: %w", err)}
-		}
-		r, err := loadgen.ReadReport(f)
-		f.Close()
-		if err != nil {
-			return usageError{fmt.Errorf("merge: %s: %w", path, err)}
-		}
-		r.Source = path
-		reports = append(reports, r)
-	}
-	merged, err := loadgen.Merge(reports...)
-	if err != nil {
-		return usageError{fmt.Errorf("merge: %w", err)}
-	}
-	return o.write(merged, stdout)
+	fs := newFlagSet(c.name)
+	c.flags(fs)
+	fs.BoolP("help", "h", false, "print this help and exit")
+	fs.Bool("version", false, "print the version and exit")
+	fmt.Fprintf(w, "\nFlags of %s:\n%s", c.name, fs.FlagUsages())
+	fmt.Fprint(w, exitCodesHelp)
 }
 
-// isZero reports whether a flag's printed value is zero ("0", "0s").
-func isZero(v string) bool { return v == "0" || v == "0s" }
+const exitCodesHelp = `
+Exit codes:
+  0  success: the run or the command completed and every --threshold held
+  1  a --threshold was crossed, or could not be measured
+  2  bad flags or arguments (checked before any load starts: flags, output
+     paths, threshold names)
+  3  the run failed, no client could start included
+`
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+const runAbout = `
+loadgen runs thousands of real regfleet SDK clients (the client package a
+desktop embeds) against a Registration Server cluster (--url), or against an
+embedded simulated cluster when no --url is given, and reports what they saw:
+latency measured from the intended send times, errors, reachability, each
+outage's herd and recovery figures, and delivery accounting. The report is
+printed as text and written as JSON (--out, for merge, report and compare),
+HTML (--html) and an HdrHistogram distribution (--hgrm); --threshold turns
+figures into a pass or fail for CI.
 
-// secretFlags take values that never go into a report.
-var secretFlags = map[string]bool{"--password": true, "--salt": true}
+Examples:
+  loadgen --clients 2000 --duration 90s --outage down:20s@35s --html report.html
+  loadgen --url https://reg1.staging --clients 500 --threshold 'p99<500ms' --out run.json
+  loadgen report run.json --threshold 'herd<1.5'
+  loadgen compare before.json after.json
+`
 
-// commandLine is the command as run, for the report: the values of
-// --password and --salt, and passwords in URLs, redacted.
-func commandLine(args []string) []string {
-	out := []string{"loadgen"}
-	redactNext := false
-	for _, a := range args {
-		switch name, _, hasValue := strings.Cut(a, "="); {
-		case redactNext:
-			a, redactNext = "REDACTED", false
-		case secretFlags[name] && hasValue:
-			a = name + "=REDACTED"
-		case secretFlags[name]:
-			redactNext = true
-		default:
-			if u, err := url.Parse(a); err == nil && u.User != nil {
-				a = u.Redacted()
-			} else if name, v, ok := strings.Cut(a, "="); ok {
-				if u, err := url.Parse(v); err == nil && u.User != nil {
-					a = name + "=" + u.Redacted()
-				}
-			}
-		}
-		out = append(out, a)
-	}
-	return out
-}
+const mergeAbout = `
+loadgen merge combines the JSON reports (--out) of the shards of one run
+(--shard i/n, run at the same time on several machines or processes) into
+the report of the whole fleet, exactly: histograms merge bucket by bucket and
+the per-second series align on their seconds. It refuses reports that are not
+of one run, naming the two and what differs; a missing shard gives a partial
+report that says so.
+`
+
+const reportAbout = `
+loadgen report renders a saved JSON report (written by --out or merge,
+report format 2 or 3) as the text summary on stdout and, as asked, as HTML
+(--html) and an HdrHistogram distribution (--hgrm), and checks --threshold
+against it, as at the end of the run that wrote it.
+`
+
+const compareAbout = `
+loadgen compare lines two saved runs up figure by figure: request rate,
+errors, latency percentiles of all commands and of each command and user
+operation, schedule lag, delivery accounting, each outage's recovery, herd
+and drain (outages matched by name) and the generator's own CPU, with the
+change from A to B. It says field by field how the runs' configurations
+differ.
+`

@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/regfleet/regfleet/loadgen"
 	"go.uber.org/goleak"
 )
 
@@ -37,13 +40,13 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"--outage", "down:30s@50s", "--duration", "60s"}, "ends after the run"},
 		{[]string{"--url", "http://a", "--outage", "down:1s@1s"}, "embedded cluster"},
 		{[]string{"--url", "http://a", "--outage-window", "20s"}, "--outage-window"},
-		{[]string{"--url", "http://a", "--outage-window", "50s+20s", "--duration", "60s"}, "outage window 50s+20s ends at 1m10s, after the run (1m0s)"},
+		{[]string{"--url", "http://a", "--outage-window", "50s+20s", "--duration", "60s"}, "--outage-window 50s+20s ends at 1m10s, after the run (--duration 1m0s)"},
 		{[]string{"--outage-window", "20s+15s"}, "--outage"},
 		{[]string{"--shard", "2/2"}, "--shard"},
 		{[]string{"--threshold", "p99<fast"}, "--threshold"},
 		{[]string{"--progress", "sometimes"}, "--progress"},
 		{[]string{"--url", "ftp://x"}, `"ftp://x"`},
-		{[]string{"--poll-jitter", "2"}, "PollJitter"},
+		{[]string{"--poll-jitter", "2"}, "--poll-jitter 2 is outside [0, 1]"},
 		{[]string{"--poll-jitter", "0"}, "--naive"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"merge"}, "name the shard reports"},
@@ -62,10 +65,52 @@ func TestBadFlagsExit2(t *testing.T) {
 	}
 }
 
-func TestHelpExits0(t *testing.T) {
-	code, _, stderr := runCLI(t, "--help")
-	if code != exitOK || !strings.Contains(stderr, "--outage") {
-		t.Errorf("--help: exit %d, stderr %q", code, stderr)
+// TestConfigErrorsNameFlags: every configuration error loadgen.CheckConfig
+// can return from the command line names the flags, never a Go field of
+// loadgen.Config.
+func TestConfigErrorsNameFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		message string
+	}{
+		{[]string{"--clients", "-1"}, "--clients -1: need at least 1"},
+		{[]string{"--clients", "1000001"}, "--clients 1000001: at most 1000000"},
+		{[]string{"--ramp-up", "-1s"}, "--ramp-up -1s is negative"},
+		{[]string{"--duration", "-1s"}, "--duration -1s must be positive"},
+		{[]string{"--ramp-up", "5s", "--duration", "2s"}, "--ramp-up 5s is longer than --duration 2s"},
+		{[]string{"--poll-interval", "-1s"}, "--poll-interval -1s is negative"},
+		{[]string{"--poll-jitter", "1.5"}, "--poll-jitter 1.5 is outside [0, 1]"},
+		{[]string{"--invite-rate", "NaN"}, "--invite-rate NaN is not a number"},
+		{[]string{"--rate", "-1"}, "--rate -1 must be a finite number"},
+		{[]string{"--timeout", "-1s"}, "--timeout -1s is negative"},
+		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout -1s is negative"},
+		{[]string{"--instances", "65"}, "--instances 65: need 1 to 64"},
+		{[]string{"--url", "ftp://x"}, `--url "ftp://x" is not an http(s) URL`},
+		{[]string{"--url", "http://a", "--backup-url", "b"}, `--backup-url "b" is not an http(s) URL`},
+		{[]string{"--user-prefix", "load"}, "another prefix needs --url"},
+		{[]string{"--backup-url", "http://b"}, `--backup-url "http://b" needs --url`},
+		{[]string{"--url", "http://a", "--outage", "down:1s@1s"}, "--outage down:1s@1s needs the embedded cluster (no --url)"},
+		{[]string{"--outage-window", "20s+15s"}, "(--url); the embedded cluster switches its own with --outage"},
+		{[]string{"--url", "http://a", "--outage-window", "50s+20s", "--duration", "60s"}, "after the run (--duration 1m0s)"},
+		{[]string{"--outage", "down:30s@50s", "--duration", "60s"}, "--outage down:30s@50s ends after the run (--duration 1m0s)"},
+		{[]string{"--instances", "2", "--outage", "instances=2:hang:1s@1s"}, "names instance 2, but --instances is 2"},
+	}
+	fields := reflect.TypeFor[loadgen.Config]()
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, stderr := runCLI(t, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if !strings.Contains(stderr, tt.message) {
+				t.Errorf("stderr %q does not say %q", stderr, tt.message)
+			}
+			for i := range fields.NumField() {
+				if f := fields.Field(i); f.IsExported() && regexp.MustCompile(`\b`+f.Name+`\b`).MatchString(stderr) {
+					t.Errorf("stderr %q names the Go field %s", stderr, f.Name)
+				}
+			}
+		})
 	}
 }
 
@@ -98,7 +143,7 @@ func TestThresholdsAndMerge(t *testing.T) {
 	if r0.code != exitOK {
 		t.Fatalf("shard 0: exit %d\n%s\n%s", r0.code, r0.stdout, r0.stderr)
 	}
-	if r1.code != exitThreshold || !strings.Contains(r1.stdout, "THRESHOLD CROSSED") {
+	if r1.code != exitThreshold || !strings.Contains(r1.stdout, "✗ p50<1ns crossed: ") {
 		t.Fatalf("shard 1 with an impossible threshold: exit %d\n%s", r1.code, r1.stdout)
 	}
 	html := filepath.Join(dir, "fleet.html")
@@ -114,6 +159,16 @@ func TestThresholdsAndMerge(t *testing.T) {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}
+	}
+	// A saved shard report renders again with its thresholds, and two
+	// line up, their configurations told apart.
+	code, out, stderr = runCLI(t, "report", shard0, "--threshold", "errors<100%", "--html", filepath.Join(dir, "0.html"))
+	if code != exitOK || !strings.Contains(out, "shard 0/2") || !strings.Contains(out, "✓ errors<100% held: ") {
+		t.Errorf("report of shard 0: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "compare", shard0, shard1)
+	if code != exitOK || !regexp.MustCompile(`config\.shard +0/2 +→ 1/2`).MatchString(out) || !strings.Contains(out, "p99{getmessages}") {
+		t.Errorf("compare of the shards: exit %d\n%s\n%s", code, out, stderr)
 	}
 	// The same shard twice is refused, naming both files.
 	code, _, stderr = runCLI(t, "merge", shard0, shard1, shard0)
@@ -159,7 +214,7 @@ func TestDrainTimeoutDefault(t *testing.T) {
 		{[]string{"--drain-timeout", "30s"}, 30 * time.Second},
 		{[]string{"--drain-timeout", "0"}, time.Nanosecond},
 	} {
-		cfg, _, _, err := configure(tc.args, io.Discard)
+		cfg, _, _, err := configure(tc.args, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
