@@ -22,6 +22,14 @@ func TestDefaultsScenario(t *testing.T) {
 	clients := 10_000
 	// LOADGEN_SPREAD sets the recovery spread (default: the SDK's).
 	spread, _ := time.ParseDuration(os.Getenv("LOADGEN_SPREAD"))
+	// LOADGEN_SLOWDOWN sets the server-directed slow-down (ParseSlowDown).
+	var slow SlowDown
+	if v := os.Getenv("LOADGEN_SLOWDOWN"); v != "" {
+		var err error
+		if slow, err = ParseSlowDown(v); err != nil {
+			t.Fatal(err)
+		}
+	}
 	variants := []bool{false, true}
 	if os.Getenv("LOADGEN_DEFAULTS_ONLY") != "" {
 		variants = variants[:1]
@@ -32,7 +40,7 @@ func TestDefaultsScenario(t *testing.T) {
 			defer cl.Close()
 			r, err := Run(t.Context(), Config{
 				memCluster: cl, Clients: clients, RampUp: 30 * time.Second, Duration: 300 * time.Second,
-				PollInterval: 30 * time.Second, InviteRate: 2, Naive: naive, Seed: 13, RecoverySpread: spread,
+				PollInterval: 30 * time.Second, InviteRate: 2, Naive: naive, Seed: 13, RecoverySpread: spread, SlowDown: slow,
 				Outages: []Outage{{Mode: OutageDown, At: 90 * time.Second, Duration: 60 * time.Second}},
 			})
 			if err != nil {
