@@ -716,7 +716,8 @@ func runSeed(base uint64, i int) uint64 {
 // its own seed. Every combination's configuration is checked before the
 // first run (an error wrapping ErrConfig). A failed run stops the sweep:
 // Tune then returns the report of the runs done (Complete false) and the
-// error, which names the run; so does the end of ctx.
+// error, which names the run; so does the end of ctx, and a run cut short
+// by it is not counted.
 func Tune(ctx context.Context, tc TuneConfig) (*TuneReport, error) {
 	if tc.Repeat == 0 {
 		tc.Repeat = DefaultTuneRepeat
@@ -739,7 +740,7 @@ func Tune(ctx context.Context, tc TuneConfig) (*TuneReport, error) {
 	combos, swept := tc.combinations()
 	for _, c := range combos {
 		if err := CheckConfig(c.apply(tc.Base, 1)); err != nil {
-			return nil, fmt.Errorf("%s: %w", c, err)
+			return nil, fmt.Errorf("%w (%s)", err, c)
 		}
 	}
 	seed := tc.Base.Seed
@@ -786,6 +787,11 @@ func Tune(ctx context.Context, tc TuneConfig) (*TuneReport, error) {
 			n := len(tr.Runs)
 			cfg := c.apply(tc.Base, runSeed(seed, n))
 			r, err := run(ctx, cfg)
+			if err == nil && ctx.Err() != nil {
+				// The run was cut short: its figures are not those of the
+				// scenario.
+				err = ctx.Err()
+			}
 			if err != nil {
 				finish()
 				return tr, fmt.Errorf("loadgen: run %d/%d (%s #%d, seed %d): %w", n+1, total, c, rep+1, cfg.Seed, err)

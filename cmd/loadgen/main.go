@@ -298,6 +298,9 @@ func configure(args []string, stderr io.Writer) (cfg loadgen.Config, o outputs, 
 
 // run is the whole program: flags in, report out.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "tune" {
+		return runTune(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "merge" {
 		return runMerge(args[1:], stdout, stderr)
 	}
