@@ -350,8 +350,9 @@ type TuneSummary struct {
 	// figures may be the generator's own delays.
 	Saturated int `json:"saturated,omitzero"`
 	// Pareto marks the combinations no other beats on both mean herd ratio
-	// and mean time to 99% Green (lower is better); only combinations that
-	// had both figures in every run take part.
+	// and mean time to 99% Green (lower is better; times to 100 ms, finer
+	// than which the 1 s gauge samples tell nothing); only combinations
+	// that had both figures in every run take part.
 	Pareto bool `json:"pareto,omitzero"`
 }
 
@@ -570,7 +571,8 @@ func (s TuneSummary) check(goals []Threshold) (ok bool, dist float64, why string
 // recommend picks the combination for the goals: of those that meet every
 // goal in every run (the worst run's figure within each bound) and whose
 // generator was never saturated, the one with the fastest recovery (the
-// lowest mean time to 99% Green, and every run Green again); a tie goes to
+// lowest mean time to 99% Green to 100 ms, and every run Green again); a
+// tie goes to
 // the lower mean herd ratio, then to the first in sweep order. When none
 // qualifies, it names the closest: the combination whose worst goal is
 // relatively nearest its bound.
@@ -584,7 +586,7 @@ func recommend(sums []TuneSummary, goals []Threshold) *Recommendation {
 	}
 	goalText := strings.Join(names, " and ")
 	faster := func(a, b TuneSummary) int {
-		return cmp.Or(cmp.Compare(a.Green99.Mean, b.Green99.Mean), cmp.Compare(a.HerdRatio.Mean, b.HerdRatio.Mean))
+		return cmp.Or(cmp.Compare(coarse(a.Green99.Mean), coarse(b.Green99.Mean)), cmp.Compare(a.HerdRatio.Mean, b.HerdRatio.Mean))
 	}
 	best, fastest := -1, -1
 	met := 0
@@ -607,13 +609,17 @@ func recommend(sums []TuneSummary, goals []Threshold) *Recommendation {
 		s := sums[best]
 		var held []string
 		for _, g := range goals {
-			held = append(held, fmt.Sprintf("%s held in all %d runs (worst %s)", g, s.Runs, fmtGoal(g, worst(g, s.goalSpread(g)))))
+			held = append(held, fmt.Sprintf("%s held in %s (worst %s)", g, runsText(s.Runs), fmtGoal(g, worst(g, s.goalSpread(g)))))
 		}
-		reason := fmt.Sprintf("%s: the fastest recovery, 99%% Green after %s on average [%s], of the %d of %d combinations that meet %s; %s",
-			s.Combination, secs(s.Green99.Mean), durRange(s.Green99), met, len(sums), goalText, strings.Join(held, "; "))
+		reason := fmt.Sprintf("%s: the fastest recovery, 99%% Green after %s, of the %d of %d combinations that meet %s; %s",
+			s.Combination, fmtSpread(s.Green99, fmtSecs, "never"), met, len(sums), goalText, strings.Join(held, "; "))
 		if f := sums[fastest]; fastest != best {
-			reason += fmt.Sprintf("; it costs %s of recovery against the fastest overall, %s (99%% Green after %s, herd %.2f worst run)",
-				secs(s.Green99.Mean-f.Green99.Mean), f.Combination, secs(f.Green99.Mean), f.HerdRatio.Max)
+			cost := "no recovery time"
+			if d := coarse(s.Green99.Mean) - coarse(f.Green99.Mean); d > 0 {
+				cost = secs(d) + " of recovery"
+			}
+			reason += fmt.Sprintf("; it costs %s against the fastest overall, %s (99%% Green after %s, herd %s worst run)",
+				cost, f.Combination, fmtSecs(f.Green99.Mean), fmtRatio(f.HerdRatio.Max))
 		} else {
 			reason += "; it is also the fastest overall"
 		}
@@ -636,17 +642,28 @@ func recommend(sums []TuneSummary, goals []Threshold) *Recommendation {
 		Reason: fmt.Sprintf("no combination meets %s; the closest is %s: %s", goalText, sums[closest].Combination, cwhy)}
 }
 
+// coarse rounds a time to Green, in seconds, to 100 ms: finer
+// differences than that are noise of the 1 s gauge samples (taken at a
+// different millisecond in each run), not a faster recovery.
+func coarse(secs float64) float64 { return math.Round(secs*10) / 10 }
+
+// runsText says "its run" or "all 3 runs".
+func runsText(n int) string {
+	if n == 1 {
+		return "its run"
+	}
+	return fmt.Sprintf("all %d runs", n)
+}
+
 // secs formats a number of seconds as a duration.
 func secs(s float64) string {
 	return shortDur(time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond))
 }
 
-// durRange formats the min–max of a spread of seconds.
-func durRange(sp Spread) string { return secs(sp.Min) + "–" + secs(sp.Max) }
-
 // markPareto sets Pareto on the summaries no other beats on both mean herd
-// ratio and mean time to 99% Green: not higher on either and lower on one.
-// Only combinations with both figures in every run take part.
+// ratio and mean time to 99% Green (to 100 ms, see coarse): not higher on
+// either and lower on one. Only combinations with both figures in every
+// run take part.
 func markPareto(sums []TuneSummary) {
 	in := func(s TuneSummary) bool { return s.HerdRatio.complete() && s.Green99.complete() }
 	for i := range sums {
@@ -656,8 +673,8 @@ func markPareto(sums []TuneSummary) {
 			continue
 		}
 		for _, b := range sums {
-			if in(b) && b.HerdRatio.Mean <= a.HerdRatio.Mean && b.Green99.Mean <= a.Green99.Mean &&
-				(b.HerdRatio.Mean < a.HerdRatio.Mean || b.Green99.Mean < a.Green99.Mean) {
+			bg, ag := coarse(b.Green99.Mean), coarse(a.Green99.Mean)
+			if in(b) && b.HerdRatio.Mean <= a.HerdRatio.Mean && bg <= ag && (b.HerdRatio.Mean < a.HerdRatio.Mean || bg < ag) {
 				a.Pareto = false
 				break
 			}

@@ -127,11 +127,19 @@ func scenarioLine(tr *TuneReport) string {
 
 // sweepLine says how many combinations and runs the sweep had.
 func sweepLine(tr *TuneReport) string {
-	s := fmt.Sprintf("%d combinations × %d runs, seed %d", len(tr.Combinations), tr.Repeat, tr.Seed)
+	s := fmt.Sprintf("%s × %s, seed %d", plural(len(tr.Combinations), "combination"), plural(tr.Repeat, "run"), tr.Seed)
 	if !tr.Complete {
 		s += fmt.Sprintf("; STOPPED EARLY after %d of %d runs: the figures are of the runs done", len(tr.Runs), len(tr.Combinations)*tr.Repeat)
 	}
 	return s
+}
+
+// plural says "1 run" or "3 runs".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
 
 // saturatedLine warns of the combinations whose generator was saturated,

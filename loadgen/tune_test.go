@@ -276,6 +276,29 @@ func TestParetoFront(t *testing.T) {
 	}
 }
 
+// TestParetoSubSampleDifferences: times to Green a millisecond apart
+// (the gauges were sampled at another millisecond of the second) are a
+// tie, which the lower herd ratio wins, on the front and in the
+// recommendation.
+func TestParetoSubSampleDifferences(t *testing.T) {
+	sums := []TuneSummary{sum("2s", 1.97, 1.97, 7.0003), sum("5s", 5.05, 5.05, 6.9997)}
+	markPareto(sums)
+	if !sums[0].Pareto || sums[1].Pareto {
+		t.Errorf("Pareto %v %v, want only poll 2s", sums[0].Pareto, sums[1].Pareto)
+	}
+	r := recommend(sums, goals(t, "herd<3"))
+	if !r.Met || r.Combination != 0 || !strings.Contains(r.Reason, "it is also the fastest overall") || !strings.Contains(r.Reason, "held in all 3 runs") {
+		t.Errorf("%+v", r)
+	}
+	sums[0].Drain = Spread{N: 3, Mean: 20, Min: 19, Max: 21}
+	sums[1].HerdRatio.Mean = 1.9 // now the fastest overall, but not drained in time
+	sums[1].Drain = Spread{N: 3, Mean: 200, Min: 190, Max: 210}
+	r = recommend(sums, goals(t, "drain<1m"))
+	if !r.Met || r.Combination != 0 || !strings.Contains(r.Reason, "it costs no recovery time against the fastest overall, poll 5s") {
+		t.Errorf("%+v", r)
+	}
+}
+
 func goals(t *testing.T, ss ...string) []Threshold {
 	t.Helper()
 	var out []Threshold
