@@ -609,5 +609,22 @@ func TestTuneEndToEndFakeTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Log("\n" + b.String())
+
+		// A plain run of the first combination with its first run's seed
+		// measures what the sweep did: the sweep changes nothing else.
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 40, PollInterval: 2 * time.Second})
+		defer cl.Close()
+		r, err := Run(t.Context(), Config{memCluster: cl, Clients: 40, RampUp: time.Second, Duration: 50 * time.Second, InviteRate: 6,
+			DrainTimeout: 5 * time.Second, Seed: tr.Runs[0].Seed, PollInterval: 2 * time.Second, RecoverySpread: 5 * time.Second,
+			Outages: []Outage{{Mode: OutageDown, At: 20 * time.Second, Duration: 10 * time.Second}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, swept := FiguresOf(r), tr.Runs[0].Figures
+		if *plain.SteadyPer1000 != *swept.SteadyPer1000 || math.Abs(*plain.HerdRatio-*swept.HerdRatio) > 0.05*(*swept.HerdRatio) ||
+			coarse(plain.Green99.Seconds()) != coarse(swept.Green99.Seconds()) {
+			t.Errorf("plain run: steady %v herd %v green99 %s; the sweep's: %v %v %s", *plain.SteadyPer1000, *plain.HerdRatio, plain.Green99,
+				*swept.SteadyPer1000, *swept.HerdRatio, swept.Green99)
+		}
 	})
 }
