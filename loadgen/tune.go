@@ -27,6 +27,8 @@ type TuneConfig struct {
 	// Base is the scenario: the embedded cluster with Outages, or an
 	// external cluster (URLs) with OutageWindows declared; one of the two
 	// is required, since a sweep without an outage measures no recovery.
+	// loadgen cannot make an external cluster fail: there, someone (or a
+	// chaos tool) must cause each run's outage at the declared window.
 	// Its PollInterval, RecoverySpread, DrainRate and SlowDown are those of
 	// the dimensions whose list is empty; its Seed, when set, makes the
 	// sweep reproducible (each run gets a seed derived from it).
@@ -551,6 +553,9 @@ func fmtGoal(g Threshold, v float64) string {
 // check returns whether s meets every goal in every run and, when not, how
 // far the worst goal is from holding (Inf for a missing figure) and why.
 func (s TuneSummary) check(goals []Threshold) (ok bool, dist float64, why string) {
+	if s.Runs == 0 {
+		return false, math.Inf(1), "not run (the sweep stopped early)"
+	}
 	ok = true
 	for _, g := range goals {
 		sp := s.goalSpread(g)

@@ -34,6 +34,9 @@ a --goal, the combination recommended.
   loadgen tune --poll-interval 10s,30s --recovery-spread 30s,1m --repeat 3 \
       --clients 500 --duration 90s --outage down:15s@40s --goal 'herd<1.5' --html tune.html
 
+Against an external cluster (--url) loadgen cannot switch the outage: cause
+it at each run's --outage-window yourself, or with a chaos tool.
+
 Exit codes: 0 success, 1 no combination meets the --goal, 2 bad flags,
 3 a run failed.
 
