@@ -113,9 +113,12 @@ func TestHelp(t *testing.T) {
 			}
 		})
 	}
-	code, _, stderr := runCLI(t, "help", "tune")
-	if code != exitUsage || !strings.Contains(stderr, `no command "tune"`) {
-		t.Errorf("help tune: exit %d, %q", code, stderr)
+	code, _, stderr := runCLI(t, "help", "bogus")
+	if code != exitUsage || !strings.Contains(stderr, `no command "bogus"`) {
+		t.Errorf("help bogus: exit %d, %q", code, stderr)
+	}
+	if code, stdout, _ := runCLI(t, "help", "tune"); code != exitOK || !strings.Contains(stdout, "--goal") {
+		t.Errorf("help tune: exit %d, %q", code, stdout)
 	}
 	// A bad flag says where the flags are listed.
 	code, _, stderr = runCLI(t, "report", "--bogus")

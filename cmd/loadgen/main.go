@@ -113,6 +113,11 @@ func commands() []command {
 			about: compareAbout, run: runCompare, flags: func(*pflag.FlagSet) {},
 		},
 		{
+			name: "tune", usage: "tune --poll-interval A,B --recovery-spread C,D [flags]", short: "sweep poll intervals and recovery settings against one outage scenario, and recommend",
+			about: "Runs the same outage scenario for every combination of the listed settings, several times each, and\nprints the trade-off (herd ratio against time to Green) with a recommendation for the --goal.",
+			run:   runTune, flags: func(*pflag.FlagSet) {},
+		},
+		{
 			name: "help", usage: "help [COMMAND]", short: "this help, or a command's",
 			run: runHelp, flags: func(*pflag.FlagSet) {},
 		},
@@ -188,6 +193,11 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 		}
 	default:
 		return usageError{errors.New("help: name one command")}
+	}
+	if c.name == "tune" {
+		// tune prints its own help, with its flags.
+		_, _ = configureTune([]string{"--help"}, stdout, io.Discard)
+		return nil
 	}
 	printHelp(stdout, c)
 	return nil

@@ -290,12 +290,14 @@ func flagError(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	return errors.New(ce.Message(func(field string) string {
+	renamed := ce.Message(func(field string) string {
 		if f, ok := configFlags[field]; ok {
 			return "--" + f
 		}
 		return ""
-	}))
+	})
+	// Keep what wraps the ConfigError ("combination (poll 10s …): ").
+	return errors.New(strings.Replace(err.Error(), ce.Error(), renamed, 1))
 }
 
 // isZero reports whether a flag's printed value is zero ("0", "0s").

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/regfleet/regfleet/client"
+	"github.com/regfleet/regfleet/loadgen"
+	"github.com/spf13/pflag"
+)
+
+// tuneRun runs one configuration of a sweep; tests replace it.
+var tuneRun = loadgen.Run
+
+// errGoalNotMet reports that no combination met the --goal (already
+// printed); it exits 1 like a crossed threshold.
+var errGoalNotMet = fmt.Errorf("goal not met: %w", errThresholds)
+
+const tuneUsage = `loadgen tune: which poll interval and recovery spread do we ship?
+
+Runs every combination of the listed poll intervals, recovery spreads (and
+drain rates, server slow-downs) against the same outage scenario, --repeat
+times each with its own seed, and prints each figure's mean [min–max] over
+the runs, the Pareto front of herd ratio against time to 99% Green and, for
+a --goal, the combination recommended.
+
+  loadgen tune --poll-interval 10s,30s --recovery-spread 30s,1m --repeat 3 \
+      --clients 500 --duration 90s --outage down:15s@40s --goal 'herd<1.5' --html tune.html
+
+Against an external cluster (--url) loadgen cannot switch the outage: cause
+it at each run's --outage-window yourself, or with a chaos tool.
+
+Exit codes: 0 success, 1 no combination meets the --goal, 2 bad flags,
+3 a run failed.
+
+Flags:
+`
+
+// tuneFlags are the parsed flags of loadgen tune.
+type tuneFlags struct {
+	tc        loadgen.TuneConfig
+	out, html string
+}
+
+// configureTune reads the flags of loadgen tune; errDone after --help or
+// --version, printed to stdout.
+func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
+	var (
+		f        tuneFlags
+		cfg      = &f.tc.Base
+		outages  []string
+		windows  []string
+		slowDown []string
+		goals    []string
+	)
+	fs := pflag.NewFlagSet("loadgen tune", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, tuneUsage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
+	var version bool
+	fs.BoolVar(&version, "version", false, "print the version and exit")
+	// The sweep.
+	fs.DurationSliceVar(&f.tc.PollIntervals, "poll-interval", []time.Duration{loadgen.DefaultPollInterval}, "poll intervals to sweep, comma-separated (the embedded cluster asks for the same)")
+	fs.DurationSliceVar(&f.tc.RecoverySpreads, "recovery-spread", []time.Duration{client.DefaultRecoverySpread}, "recovery spreads to sweep, comma-separated")
+	fs.Float64SliceVar(&f.tc.DrainRates, "drain-rate", nil, fmt.Sprintf("outbox drain rates (items/s) to sweep, comma-separated (default: the SDK's %v)", client.DefaultDrainRate))
+	fs.StringSliceVar(&slowDown, "slowdown", nil, "embedded cluster: server slow-downs after the outage to sweep, comma-separated, each none or INTERVAL:DURATION (e.g. none,60s:2m)")
+	fs.IntVar(&f.tc.Repeat, "repeat", loadgen.DefaultTuneRepeat, "runs of each combination, each with its own seed")
+	fs.StringArrayVar(&goals, "goal", nil, "recommend the fastest recovery (lowest mean green99) whose worst run meets this, e.g. 'herd<1.5' (repeatable, all must hold): herd, green99, green100, drain, p99{deliver}, errors, steady_errors")
+	fs.StringVar(&f.out, "out", "", "write the JSON tune report (every run's figures and the summaries) to this file")
+	fs.StringVar(&f.html, "html", "", "write the HTML page with the trade-off chart to this file")
+	// The scenario.
+	fs.StringArrayVar(&cfg.URLs, "url", nil, "Registration Server base URL (repeatable); none: the embedded simulated cluster")
+	fs.IntVar(&cfg.Instances, "instances", loadgen.DefaultInstances, "instances of the embedded cluster")
+	fs.IntVar(&cfg.Clients, "clients", loadgen.DefaultClients, "simulated clients")
+	fs.DurationVar(&cfg.RampUp, "ramp-up", loadgen.DefaultRampUp, "start the clients evenly over this time")
+	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "length of each run, ramp-up included")
+	fs.Float64Var(&cfg.InviteRate, "invite-rate", loadgen.DefaultInviteRate, "invitations per client per minute")
+	fs.DurationVar(&cfg.Timeout, "timeout", client.DefaultAttemptTimeout, "per-attempt timeout of the clients")
+	fs.DurationVar(&cfg.PollMaxInterval, "poll-max-interval", 0, "cap of the poll loop's backoff while the server is unreachable (default: the SDK's, or the poll interval when longer)")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "bound of the end phase of each run that waits for queued invitations (default: at least one effective poll interval)")
+	fs.StringArrayVar(&outages, "outage", nil, "fault window of the embedded cluster: [instances=I,J:]MODE:DUR@AT (repeatable)")
+	fs.StringArrayVar(&windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION, e.g. 20s+15s (repeatable)")
+	fs.StringVar(&cfg.Salt, "salt", "", "API checksum salt")
+	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the sweep; each run's seed derives from it (0: random, printed)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return f, errDone
+		}
+		return f, usageError{err}
+	}
+	if version {
+		fmt.Fprintln(stdout, versionLine())
+		return f, errDone
+	}
+	if fs.NArg() > 0 {
+		return f, usageError{fmt.Errorf("tune: unexpected argument %q (flags only)", fs.Arg(0))}
+	}
+	for _, name := range []string{"clients", "duration", "timeout", "instances", "repeat"} {
+		if fs.Changed(name) && isZero(fs.Lookup(name).Value.String()) {
+			return f, usageError{fmt.Errorf("--%s must be positive", name)}
+		}
+	}
+	if f.tc.Repeat < 0 {
+		return f, usageError{fmt.Errorf("--repeat %d must be positive", f.tc.Repeat)}
+	}
+	for _, d := range f.tc.PollIntervals {
+		if d <= 0 {
+			return f, usageError{fmt.Errorf("--poll-interval %s must be positive", d)}
+		}
+	}
+	for _, d := range f.tc.RecoverySpreads {
+		if d <= 0 {
+			return f, usageError{fmt.Errorf("--recovery-spread %s must be positive", d)}
+		}
+	}
+	for _, r := range f.tc.DrainRates {
+		if !(r > 0) {
+			return f, usageError{fmt.Errorf("--drain-rate %v must be positive", r)}
+		}
+	}
+	for _, s := range slowDown {
+		var sd loadgen.SlowDown
+		if err := sd.UnmarshalText([]byte(s)); err != nil {
+			return f, usageError{fmt.Errorf("--slowdown: %w", err)}
+		}
+		f.tc.SlowDowns = append(f.tc.SlowDowns, sd)
+	}
+	if fs.Changed("invite-rate") && cfg.InviteRate == 0 {
+		cfg.InviteRate = -1 // none, as in a run
+	}
+	if fs.Changed("drain-timeout") && cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = time.Nanosecond
+	}
+	for _, s := range outages {
+		o, err := loadgen.ParseOutage(s)
+		if err != nil {
+			return f, usageError{fmt.Errorf("--outage: %w", err)}
+		}
+		cfg.Outages = append(cfg.Outages, o)
+	}
+	for _, s := range windows {
+		w, err := loadgen.ParseWindow(s)
+		if err != nil {
+			return f, usageError{fmt.Errorf("--outage-window: %w", err)}
+		}
+		cfg.OutageWindows = append(cfg.OutageWindows, w)
+	}
+	if len(cfg.Outages) == 0 && len(cfg.OutageWindows) == 0 {
+		return f, usageError{errors.New("tune: the sweep needs an outage to recover from: --outage on the embedded cluster, or --outage-window with --url")}
+	}
+	for _, s := range goals {
+		g, err := loadgen.ParseGoal(s)
+		if err != nil {
+			return f, usageError{fmt.Errorf("--goal: %w", err)}
+		}
+		f.tc.Goals = append(f.tc.Goals, g)
+	}
+	for _, p := range []struct{ flag, path string }{{"--out", f.out}, {"--html", f.html}} {
+		if p.path == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Dir(p.path)); err != nil || !st.IsDir() {
+			return f, usageError{fmt.Errorf("%s %s: no such directory %s", p.flag, p.path, filepath.Dir(p.path))}
+		}
+	}
+	cfg.CommandLine = commandLine(append([]string{"tune"}, args...))
+	return f, nil
+}
+
+// runTune is loadgen tune: flags in, a sweep run, its table and
+// recommendation out.
+func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := configureTune(args, stdout, stderr)
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// A second Ctrl-C, with the default handler back, ends the program.
+	stopped := context.AfterFunc(ctx, func() { signal.Reset(os.Interrupt, syscall.SIGTERM) })
+	defer stopped()
+
+	f.tc.Run = tuneRun
+	f.tc.Progress = func(p loadgen.TuneProgress) { fmt.Fprintln(stderr, p) }
+	tr, err := loadgen.Tune(ctx, f.tc)
+	if tr == nil {
+		if errors.Is(err, loadgen.ErrConfig) {
+			return usageError{flagError(err)}
+		}
+		return err
+	}
+	// A sweep stopped by a failed run still prints what it measured.
+	if werr := writeTune(tr, f, stdout); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return err
+	}
+	if r := tr.Recommendation; r != nil && !r.Met {
+		return errGoalNotMet
+	}
+	return nil
+}
+
+// writeTune prints the table and writes the files.
+func writeTune(tr *loadgen.TuneReport, f tuneFlags, stdout io.Writer) error {
+	if err := loadgen.TuneTextReporter(tr)(stdout); err != nil {
+		return err
+	}
+	for _, file := range []struct {
+		path string
+		rep  loadgen.Reporter
+	}{{f.out, loadgen.TuneJSONReporter(tr)}, {f.html, loadgen.TuneHTMLReporter(tr)}} {
+		if file.path == "" {
+			continue
+		}
+		if err := writeFile(file.path, file.rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", file.path)
+	}
+	return nil
+}
