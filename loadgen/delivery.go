@@ -231,6 +231,11 @@ func (e *engine) drainTimeout() time.Duration {
 // effectivePoll is the wait between polls the fleet keeps to: the
 // clients' poll interval, or the server's <pollinterval> when longer.
 func (e *engine) effectivePoll() time.Duration {
+	if e.cfg.SlowDown.Interval > 0 && e.cluster != nil {
+		// The clients saw the slow-down's interval, which is not the
+		// floor they keep to: the cluster's own is.
+		return max(e.cfg.PollInterval, e.basePoll)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	d := e.cfg.PollInterval

@@ -68,6 +68,8 @@ type engine struct {
 	outboxDir   string         // with Config.OutboxDir: the run's directory of outbox files
 	files       filePlan       // how the run fits under the open-file limit
 	drainEnds   atomic.Int64   // UnixNano by which the drain phase ends; 0 before it
+	slowDowns   atomic.Int32   // server slow-downs in force (Config.SlowDown)
+	basePoll    time.Duration  // the embedded cluster's own <pollinterval>, before any slow-down
 }
 
 // Phases of a run, as Live.Phase names them.
@@ -257,6 +259,9 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	}
 	e.rec = rec
 	e.track = newTracker(rec)
+	if e.cluster != nil {
+		e.basePoll = e.cluster.PollInterval()
+	}
 	var cpu func() time.Duration
 	if cpuMeasured {
 		cpu = cpuTime
@@ -325,6 +330,9 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	}
 	report.Config = e.runConfig()
 	report.Config.EffectivePollInterval = Duration(e.effectivePoll())
+	if c := &report.Config; c.EffectivePollInterval > c.PollInterval && c.PollInterval > 0 {
+		c.EffectiveDrainRate = c.DrainRate * float64(c.PollInterval) / float64(c.EffectivePollInterval)
+	}
 	for i, o := range e.cfg.Outages {
 		if w := windows[i]; !w.on.IsZero() {
 			report.AddOutageAt(o, w.on, w.off)
@@ -366,8 +374,9 @@ func (e *engine) ownedIndexes() []int {
 
 func (e *engine) runConfig() RunConfig {
 	rc := RunConfig{
-		URLs:          e.cfg.URLs,
-		BackupURLs:    e.cfg.BackupURLs,
+		// A URL may carry a password: never into a report.
+		URLs:          redactedURLs(e.cfg.URLs),
+		BackupURLs:    redactedURLs(e.cfg.BackupURLs),
 		Clients:       e.cfg.Clients,
 		RampUp:        Duration(e.cfg.RampUp),
 		Duration:      Duration(e.cfg.Duration),

@@ -511,3 +511,63 @@ func TestParseSlowDown(t *testing.T) {
 		}
 	}
 }
+
+// TestReportHoldsNoURLPassword: a URL with credentials is used as given
+// but reaches the report (JSON, text) redacted.
+func TestReportHoldsNoURLPassword(t *testing.T) {
+	e := &engine{cfg: Config{URLs: []string{"https://ops:s3cret@reg.staging"}, BackupURLs: []string{"https://b:t0p@reg.backup"}}}
+	rc := e.runConfig()
+	r := &Report{Version: ReportVersion, Settings: DefaultHistogramSettings(), Config: rc}
+	var js, text strings.Builder
+	if err := JSONReporter(r)(&js); err != nil {
+		t.Fatal(err)
+	}
+	if err := TextReporter(r)(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{js.String(), text.String()} {
+		if strings.Contains(out, "s3cret") || strings.Contains(out, "t0p") {
+			t.Errorf("a URL password reached the report:\n%s", out)
+		}
+	}
+	if !strings.Contains(js.String(), "reg.staging") {
+		t.Errorf("the URL is gone from the report")
+	}
+}
+
+// TestOverlappingSlowDowns: the slow-downs of two outages close together
+// overlap, and the cluster keeps the slowed interval until the last one
+// ends; the report's effective poll interval is the cluster's own, not the
+// slow-down's.
+func TestOverlappingSlowDowns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 1, Users: 10, PollInterval: 5 * time.Second})
+		defer cl.Close()
+		seen := make(chan time.Duration, 2)
+		go func() {
+			time.Sleep(55 * time.Second)
+			seen <- cl.PollInterval()
+			time.Sleep(20 * time.Second)
+			seen <- cl.PollInterval()
+		}()
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, Clients: 10, RampUp: time.Second, Duration: 80 * time.Second,
+			PollInterval: 5 * time.Second, InviteRate: -1, DrainTimeout: time.Second, Seed: 14,
+			Outages: []Outage{
+				{Mode: OutageDown, At: 10 * time.Second, Duration: 10 * time.Second},
+				{Mode: OutageDown, At: 35 * time.Second, Duration: 5 * time.Second},
+			},
+			SlowDown: SlowDown{Interval: time.Minute, For: 30 * time.Second},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at55, at75 := <-seen, <-seen
+		if at55 != time.Minute || at75 != 5*time.Second {
+			t.Errorf("cluster poll interval %s at 55 s (the second slow-down runs to 70 s) and %s at 75 s; want 1m0s and 5s", at55, at75)
+		}
+		if got := time.Duration(r.Config.EffectivePollInterval); got != 5*time.Second {
+			t.Errorf("effective poll interval %s, want the cluster's own 5s, not the slow-down's", got)
+		}
+	})
+}

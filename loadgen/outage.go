@@ -26,10 +26,16 @@ func (e *engine) outage(ctx context.Context, start time.Time, o Outage) window {
 	e.log.Info("outage ends", "outage", o.String())
 	if sd := e.cfg.SlowDown; sd.Interval > 0 {
 		e.log.Info("slow-down begins", "pollinterval", sd.Interval, "for", sd.For)
-		e.cluster.SetPollInterval(sd.Interval)
+		// Slow-downs of outages close together overlap: the last to end
+		// restores the cluster's own interval.
+		if e.slowDowns.Add(1) == 1 {
+			e.cluster.SetPollInterval(sd.Interval)
+		}
 		_ = sleepCtx(ctx, sd.For)
-		e.cluster.SetPollInterval(0)
-		e.log.Info("slow-down ends")
+		if e.slowDowns.Add(-1) == 0 {
+			e.cluster.SetPollInterval(0)
+			e.log.Info("slow-down ends")
+		}
 	}
 	return w
 }

@@ -152,6 +152,10 @@ type RunConfig struct {
 	RecoverySpread  Duration `json:"recovery_spread,omitzero"`
 	PollMaxInterval Duration `json:"poll_max_interval,omitzero"`
 	DrainRate       float64  `json:"drain_rate,omitzero"`
+	// EffectiveDrainRate is DrainRate as the clients applied it when the
+	// server's <pollinterval> floor slowed their polls (and so their
+	// drain, client.Client.DrainRate); 0 when it did not.
+	EffectiveDrainRate float64 `json:"effective_drain_rate,omitzero"`
 	// SlowDown is the server-directed slow-down after each outage, as
 	// ParseSlowDown reads it; "" for none.
 	SlowDown string `json:"slow_down,omitempty"`

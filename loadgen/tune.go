@@ -636,6 +636,9 @@ func recommend(sums []TuneSummary, goals []Threshold) *Recommendation {
 		if s.Saturated > 0 && why == "" {
 			why = fmt.Sprintf("the generator was saturated in %d of %d runs", s.Saturated, s.Runs)
 		}
+		if !s.Green99.complete() && why == "" {
+			why = fmt.Sprintf("99%% of the clients were never Green again in %d of %d runs", s.Green99.Missing, s.Runs)
+		}
 		if closest < 0 || dist < cdist || dist == cdist && s.Green99.complete() && (!sums[closest].Green99.complete() || faster(s, sums[closest]) < 0) {
 			closest, cdist, cwhy = i, dist, why
 		}

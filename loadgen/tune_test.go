@@ -360,6 +360,9 @@ func TestRecommend(t *testing.T) {
 		if r.Met {
 			t.Errorf("%+v: a combination that never recovered in a run, or over the bound, was recommended", r)
 		}
+		if !strings.Contains(r.Reason, "never Green again in 1 of") {
+			t.Errorf("reason %q does not say why the closest was not recommended", r.Reason)
+		}
 		r = recommend(sums, goals(t, "green99<1m"))
 		if !r.Met || r.Combination != 1 {
 			t.Errorf("%+v, want poll 20s", r)

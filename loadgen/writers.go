@@ -412,6 +412,9 @@ func settingsLine(c RunConfig) string {
 	}
 	if c.DrainRate > 0 {
 		s += fmt.Sprintf("  drain %g/s", c.DrainRate)
+		if c.EffectiveDrainRate > 0 {
+			s += fmt.Sprintf(" (%.3g/s at the server's floor)", c.EffectiveDrainRate)
+		}
 	}
 	if c.Timeout > 0 {
 		s += "  attempt timeout " + fmtDur(time.Duration(c.Timeout))

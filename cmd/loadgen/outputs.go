@@ -51,8 +51,14 @@ func (o *outputs) parse(names []string) error {
 	if err := loadgen.CheckNames(names, o.checks...); err != nil {
 		return usageError{fmt.Errorf("--threshold: %w", err)}
 	}
+	return checkOutputs(o.files(nil))
+}
+
+// checkOutputs checks, before anything runs, that each output file named
+// can be written and that no two name the same file.
+func checkOutputs(files []outputFile) error {
 	seen := map[string]string{}
-	for _, f := range o.files(nil) {
+	for _, f := range files {
 		if f.path == "" {
 			continue
 		}

@@ -81,7 +81,13 @@ func configure(args []string, stdout, stderr io.Writer) (cfg loadgen.Config, o o
 	cfg, o = opt.cfg, opt.out
 	// Zero means "the default" in loadgen.Config; on the command line it is
 	// a mistake for these.
-	for _, name := range []string{"clients", "duration", "poll-interval", "timeout", "instances"} {
+	if fs.Changed("recovery-spread") && cfg.RecoverySpread == 0 {
+		return cfg, o, nil, usageError{errors.New("--recovery-spread 0: the SDK has no spread-free recovery of its own; use --naive to switch the spread and every jitter off")}
+	}
+	if fs.Changed("drain-rate") && cfg.DrainRate == 0 {
+		return cfg, o, nil, usageError{errors.New("--drain-rate 0 would never deliver the outbox: give items per second, e.g. 5")}
+	}
+	for _, name := range []string{"clients", "duration", "poll-interval", "timeout", "instances", "poll-max-interval"} {
 		if fs.Changed(name) && isZero(fs.Lookup(name).Value.String()) {
 			return cfg, o, nil, usageError{fmt.Errorf("--%s must be positive", name)}
 		}

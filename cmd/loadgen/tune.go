@@ -1,13 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -93,12 +93,16 @@ func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
 	fs.StringArrayVar(&windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION, e.g. 20s+15s (repeatable)")
 	fs.StringVar(&cfg.Salt, "salt", "", "API checksum salt")
 	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
+	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
+	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off in every run (the herd baseline)")
+	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have")
+	fs.Float64Var(&cfg.PollJitter, "poll-jitter", client.DefaultPollJitter, "± share of jitter on each poll wait, in (0,1]")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the sweep; each run's seed derives from it (0: random, printed)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return f, errDone
 		}
-		return f, usageError{err}
+		return f, usageError{fmt.Errorf("%w (loadgen tune --help lists the flags; a sweep runs one scenario of the embedded cluster or of --url)", err)}
 	}
 	if version {
 		fmt.Fprintln(stdout, versionLine())
@@ -167,13 +171,8 @@ func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
 		}
 		f.tc.Goals = append(f.tc.Goals, g)
 	}
-	for _, p := range []struct{ flag, path string }{{"--out", f.out}, {"--html", f.html}} {
-		if p.path == "" {
-			continue
-		}
-		if st, err := os.Stat(filepath.Dir(p.path)); err != nil || !st.IsDir() {
-			return f, usageError{fmt.Errorf("%s %s: no such directory %s", p.flag, p.path, filepath.Dir(p.path))}
-		}
+	if err := checkOutputs([]outputFile{{flag: "out", path: f.out}, {flag: "html", path: f.html}}); err != nil {
+		return f, err
 	}
 	cfg.CommandLine = commandLine(append([]string{"tune"}, args...))
 	return f, nil
@@ -206,6 +205,13 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if werr := writeTune(tr, f, stdout); werr != nil {
 		return werr
 	}
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// Ctrl-C: what ran is printed above; an interrupted sweep is not
+		// a failed run, and its recommendation is of the runs done only.
+		fmt.Fprintf(stdout, "sweep interrupted after %d of %d runs: the figures and any recommendation are of those runs only\n",
+			len(tr.Runs), tuneTotal(f.tc))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -213,6 +219,15 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errGoalNotMet
 	}
 	return nil
+}
+
+// tuneTotal is the number of runs of the sweep tc describes.
+func tuneTotal(tc loadgen.TuneConfig) int {
+	n := cmp.Or(tc.Repeat, loadgen.DefaultTuneRepeat)
+	for _, dim := range []int{len(tc.PollIntervals), len(tc.RecoverySpreads), len(tc.DrainRates), len(tc.SlowDowns)} {
+		n *= max(dim, 1)
+	}
+	return n
 }
 
 // writeTune prints the table and writes the files.

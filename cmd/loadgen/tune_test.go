@@ -76,6 +76,8 @@ func TestTuneBadFlagsExit2(t *testing.T) {
 		{[]string{"--html", "/nonexistent/t.html"}, "--html /nonexistent/t.html"},
 		{[]string{"--out", "/nonexistent/t.json"}, "--out"},
 		{[]string{"--outage", "down:30s@80s"}, "ends after the run"},
+		{[]string{"--out", os.TempDir()}, "is a directory"},
+		{[]string{"--out", filepath.Join(os.TempDir(), "same.x"), "--html", filepath.Join(os.TempDir(), "same.x")}, "name the same file"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
