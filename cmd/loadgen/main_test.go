@@ -238,3 +238,15 @@ func TestCommandLineRedacted(t *testing.T) {
 		t.Errorf("command line %q lost its flags", got)
 	}
 }
+
+// TestRampUpZero: --ramp-up 0 starts every client at once; it used to mean
+// the 10 s default.
+func TestRampUpZero(t *testing.T) {
+	cfg, _, _, err := configure([]string{"--ramp-up", "0s"}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RampUp != time.Nanosecond {
+		t.Errorf("--ramp-up 0: RampUp %s, want all at once", cfg.RampUp)
+	}
+}

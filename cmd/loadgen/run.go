@@ -97,6 +97,9 @@ func configure(args []string, stdout, stderr io.Writer) (cfg loadgen.Config, o o
 	if fs.Changed("invite-rate") && cfg.InviteRate == 0 {
 		cfg.InviteRate = -1
 	}
+	if fs.Changed("ramp-up") && cfg.RampUp == 0 {
+		cfg.RampUp = time.Nanosecond // every client at once
+	}
 	switch {
 	case !fs.Changed("drain-timeout"):
 		// The default: stretched to one effective poll interval.
