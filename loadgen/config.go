@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -117,6 +118,10 @@ type Config struct {
 	// CPU time in runs on a memCluster (simulated time), where the real
 	// one means nothing; nil there: not measured.
 	cpuSource func() time.Duration
+
+	// wrapTransport, set by this package's tests, wraps the memCluster's
+	// transport to put real-world faults between the clients and it.
+	wrapTransport func(http.RoundTripper) http.RoundTripper
 
 	// memCluster, set by this package's tests, stands in for the embedded
 	// cluster: a cluster with no sockets (regsim.NewCluster) that the

@@ -61,9 +61,10 @@ func TestDefaultsScenario(t *testing.T) {
 	}
 }
 
+// dOrNever is a sampled time as the text report prints it, or "never".
 func dOrNever(d *Duration) string {
 	if d == nil {
 		return "never"
 	}
-	return time.Duration(*d).Round(time.Second).String()
+	return fmtSampled(*d)
 }

@@ -88,12 +88,7 @@ func (t *tracker) acceptedAt(token string, at time.Time) {
 // under the idempotency key id.
 func (t *tracker) queuedAs(token, id string) {
 	t.mu.Lock()
-	at, sent := t.sentIDs[id]
-	if sent {
-		delete(t.sentIDs, id)
-	} else {
-		t.byID[id] = token
-	}
+	at, sent := takeOrPut(t.sentIDs, t.byID, id, token)
 	t.mu.Unlock()
 	if sent {
 		t.acceptedAt(token, at)
@@ -103,16 +98,24 @@ func (t *tracker) queuedAs(token, id string) {
 // drained notes that an outbox drain delivered the item id at.
 func (t *tracker) drained(id string, at time.Time) {
 	t.mu.Lock()
-	token, ok := t.byID[id]
-	if ok {
-		delete(t.byID, id)
-	} else {
-		t.sentIDs[id] = at
-	}
+	token, ok := takeOrPut(t.byID, t.sentIDs, id, at)
 	t.mu.Unlock()
 	if ok {
 		t.acceptedAt(token, at)
 	}
+}
+
+// takeOrPut pairs the two halves of a queued invitation's news, which come
+// in either order: the other half's value under id if it came first
+// (removed), else v is put under id to wait for it.
+func takeOrPut[A, B any](other map[string]A, mine map[string]B, id string, v B) (A, bool) {
+	a, ok := other[id]
+	if ok {
+		delete(other, id)
+	} else {
+		mine[id] = v
+	}
+	return a, ok
 }
 
 // receivedAt notes the first receipt of the invitation token.

@@ -1,10 +1,14 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -568,6 +572,67 @@ func TestOverlappingSlowDowns(t *testing.T) {
 		}
 		if got := time.Duration(r.Config.EffectivePollInterval); got != 5*time.Second {
 			t.Errorf("effective poll interval %s, want the cluster's own 5s, not the slow-down's", got)
+		}
+	})
+}
+
+// lateInvites applies every third sendinvitation at the server and
+// answers it only after the client's attempt deadline, as a server does
+// that commits and then stalls: the client does not know whether it was
+// applied.
+type lateInvites struct {
+	base http.RoundTripper
+	n    *atomic.Int64 // sendinvitation requests, all clients
+}
+
+func (l *lateInvites) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	if !bytes.Contains(body, []byte("<command>sendinvitation</command>")) || l.n.Add(1)%3 != 0 {
+		return l.base.RoundTrip(req)
+	}
+	resp, err := l.base.RoundTrip(req.WithContext(context.Background())) // applied
+	if err == nil {
+		resp.Body.Close()
+	}
+	select {
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	case <-time.After(time.Minute):
+		return nil, errors.New("late reply never read")
+	}
+}
+
+// TestLateRepliesAreCountedOnce: invitations the server applied but
+// answered after the deadline are sent again under their idempotency
+// keys; the accounting counts each once: accepted, received once, none
+// lost or duplicated, every delivery measured.
+func TestLateRepliesAreCountedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := memCluster(t, regsim.Config{Instances: 2, Users: 20, PollInterval: 2 * time.Second})
+		defer cl.Close()
+		var sends atomic.Int64
+		r, err := Run(t.Context(), Config{
+			memCluster: cl, wrapTransport: func(rt http.RoundTripper) http.RoundTripper { return &lateInvites{base: rt, n: &sends} },
+			Clients: 20, RampUp: time.Second, Duration: 30 * time.Second,
+			PollInterval: 2 * time.Second, InviteRate: 12, Seed: 15,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := r.Delivery
+		t.Logf("delivery %+v; %d sendinvitation requests, a third answered late", *d, sends.Load())
+		if sends.Load() < 30 {
+			t.Fatalf("only %d sendinvitation requests: the fault was not exercised", sends.Load())
+		}
+		if d.Accepted == 0 || d.Received != d.Accepted || d.Lost != 0 || d.Pending != 0 || d.Duplicated != 0 || d.Queued != 0 {
+			t.Errorf("delivery %+v: want every accepted invitation received once, none lost, pending or doubled", *d)
+		}
+		if dl := r.Operations[opDeliver]; dl == nil || dl.Requests != d.Received {
+			t.Errorf("deliver %+v, want one per invitation received (%d)", dl, d.Received)
 		}
 	})
 }

@@ -354,8 +354,9 @@ func niceStep(x float64) float64 {
 	return 10 * p
 }
 
-// htmlPage is the template of HTMLReporter.
-const htmlPage = `<!DOCTYPE html>
+// pageHead opens the HTML pages of the package (HTMLReporter,
+// TuneHTMLReporter) up to their own style rules, which follow it.
+const pageHead = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -371,7 +372,10 @@ td:first-child, th:first-child { text-align: left; }
 svg { display: block; margin: .5em 0; }
 .warn { background: #fdecea; border-left: 4px solid #d62728; padding: .5em .8em; }
 svg text { font: 12px system-ui, sans-serif; fill: #333; }
-</style>
+`
+
+// htmlPage is the template of HTMLReporter.
+const htmlPage = pageHead + `</style>
 </head>
 <body>
 <h1>{{.Title}}</h1>

@@ -183,6 +183,9 @@ func (e *engine) newSim(idx int) (*sim, error) {
 	switch {
 	case e.cfg.memCluster != nil:
 		rt = e.cfg.memCluster.Transport()
+		if e.cfg.wrapTransport != nil {
+			rt = e.cfg.wrapTransport(rt)
+		}
 	case e.cfg.ConnPerClient:
 		s.trans = newTransport(2, e.tls())
 		s.trans.MaxIdleConns = e.files.idlePerClient
@@ -484,21 +487,14 @@ func classify(err error) string {
 // with intN; false when there is none.
 func (e *engine) recipient(from int, intN func(int) int) (int, bool) {
 	e.mu.Lock()
-	n := len(e.polling)
+	polling := e.polling // appended to, never changed: this prefix stays valid
 	e.mu.Unlock()
-	if n == 0 || n == 1 && e.pollingAt(0) == from {
+	if len(polling) == 0 || len(polling) == 1 && polling[0] == from {
 		return 0, false
 	}
 	for {
-		// The slice only grows: an index below n stays valid.
-		if to := e.pollingAt(intN(n)); to != from {
+		if to := polling[intN(len(polling))]; to != from {
 			return to, true
 		}
 	}
-}
-
-func (e *engine) pollingAt(i int) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.polling[i]
 }

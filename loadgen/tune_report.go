@@ -405,24 +405,10 @@ func TuneHTMLReporter(tr *TuneReport) Reporter {
 }
 
 // tunePage is the template of TuneHTMLReporter.
-const tunePage = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: .5em 0; }
-td, th { padding: .2em .6em; text-align: right; border-bottom: 1px solid #ddd; white-space: nowrap; }
-td:first-child, th:first-child { text-align: left; }
-.kv td:first-child { color: #555; }
+const tunePage = pageHead + `body { max-width: 1100px; }
+td, th { padding: .2em .6em; white-space: nowrap; }
 tr.recommended td { background: #e6f4ea; font-weight: 600; }
-svg { display: block; margin: .5em 0; }
-.warn { background: #fdecea; border-left: 4px solid #d62728; padding: .5em .8em; }
 .ok { background: #e6f4ea; border-left: 4px solid #2ca02c; padding: .5em .8em; }
-svg text { font: 12px system-ui, sans-serif; fill: #333; }
 </style>
 </head>
 <body>
