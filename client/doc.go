@@ -9,7 +9,12 @@
 // that doubles on repeated ejections (with jitter, decaying after sustained
 // health). When the ejection ends, the endpoint is probed off the users'
 // path (GET /healthz) while another endpoint serves; no user's call is its
-// trial. Config.BackupURLs serve only while no primary is healthy. When
+// trial. After an outage of every endpoint (Red), the first that answers
+// turns the state Green and the others return to rotation on probation,
+// without a probe: they most likely came back with it, and one probe per
+// client and endpoint would be a herd of its own as a whole fleet
+// recovers; one failure ejects such an endpoint again, and the call fails
+// over. Config.BackupURLs serve only while no primary is healthy. When
 // every endpoint is ejected, calls still try them, primaries first (panic
 // mode). Retries go through go-retryablehttp to the next endpoint, with
 // full-jitter backoff, Retry-After honoured (capped at MaxRetryAfter), a
@@ -29,7 +34,11 @@
 // an answer. Subscribe sees every change of Level, Tier, Healthy and
 // Problem. Probe checks now, ignoring every backoff (call it when the
 // network changed). While Red (and the poll loop runs as the recovery
-// probe), online-only operations fail at once with ErrOffline.
+// probe), online-only operations fail at once with ErrOffline. The probe
+// waits half as long as the outage has lasted, at least PollInterval and
+// at most PollMaxInterval, jittered like a poll: the light turns green
+// within about half the outage's length, and a fleet's probes come at its
+// steady poll rate, not as a burst when the server returns.
 //
 // # The outbox
 //
@@ -39,7 +48,8 @@
 // caller's context ends (or Close comes) while the server may be applying
 // the request; the item keeps its ID, the idempotency key, so its replay
 // changes nothing. The outbox is drained in order, rate limited, after a
-// random delay within Config.RecoverySpread once the server is back, and at
+// random delay within Config.RecoverySpread, counted from the last failed
+// call, once the server is back, and at
 // once when a Client comes up Green with items left from an earlier run.
 // Only an item that fails because of itself (an unknown recipient) becomes
 // a dead letter; a failure of the account or the configuration (the

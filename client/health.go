@@ -64,6 +64,37 @@ func (p *pool) healthyLocked(e *endpoint) bool {
 	return true
 }
 
+// readmitOnProbation puts back in rotation, after an outage of every
+// endpoint, those ejected during it and not held by a Retry-After, one
+// failure from their next ejection. When Red turns Green through one
+// endpoint, the others most likely came back with it: probing each
+// would send the server one health check per client and endpoint as the
+// whole fleet recovers (a herd of its own, as large as the polls), where
+// the next calls tell as much. Like Envoy's outlier detection, an ejected
+// endpoint returns without a probe; unlike it, one failure, which the
+// call survives by failing over, ejects it again for longer.
+func (p *pool) readmitOnProbation() {
+	now := time.Now()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	n := 0
+	for _, e := range p.all {
+		if e.state.Load() != epEjected || now.Before(e.holdUntil) {
+			continue
+		}
+		p.healthyLocked(e)
+		e.fails.Store(int32(max(p.c.cfg.FailureThreshold-1, 0)))
+		n++
+	}
+	p.mu.Unlock()
+	if n > 0 {
+		p.c.log.Info("endpoints back in rotation on probation after an outage", "endpoints", n)
+	}
+}
+
 // failure records a transient failure of an attempt on e. retryAfter > 0
 // holds the endpoint for that long (the server asked for it). A failure
 // that does not count (a 429: the server answered and asked to slow down)

@@ -6,8 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/time/rate"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Handler receives each message once per message id (the server may
@@ -20,10 +21,10 @@ type Handler func(ctx context.Context, m Message)
 // getmessages for the device, each new message handed to handler and then
 // acked. The wait between polls is max(PollInterval, the server's
 // <pollinterval>) with ±PollJitter; the first poll comes after a random
-// delay in [0, PollInterval). Failed polls back off with full jitter up to
-// PollMaxInterval and up to twice the time they have been failing (a
-// Retry-After is a floor); while Red they are the
-// recovery probe. When Red turns Green through another call, the next poll
+// delay in [0, PollInterval). After a failed poll the wait is half the time
+// the polls have been failing, at least PollInterval and at most
+// PollMaxInterval, with ±PollJitter (a Retry-After is a floor); while Red
+// the polls are the recovery probe. When Red turns Green through another call, the next poll
 // comes after a random delay within RecoverySpread.
 //
 // Between polls the loop holds a timer, not a goroutine: each poll runs on
@@ -137,7 +138,7 @@ func (l *pollLoop) tick() {
 			l.failingSince = time.Now()
 		}
 		l.c.log.Debug("poll failed", "failures", l.failures, "err", err)
-		next = l.c.failureWait(l.failures, time.Since(l.failingSince), err)
+		next = l.c.failureWait(time.Since(l.failingSince), err)
 	default:
 		l.failures = 0
 	}
@@ -289,21 +290,26 @@ func (c *Client) pollWait(server time.Duration) time.Duration {
 	return max(d, server)
 }
 
-// failureWait is the full-jitter backoff after n consecutive failed polls,
-// the first of which ended failing ago: PollInterval doubling per failure,
-// up to PollMaxInterval and up to max(PollInterval, 2×failing), never below
-// the server's Retry-After. The last bound keeps the wait in proportion
-// to the outage so far: after a 20 s outage the light turns green within
-// 40 s, not at the end of a backoff that quick failures grew to minutes;
-// a long outage still backs off to PollMaxInterval.
-func (c *Client) failureWait(n int, failing time.Duration, err error) time.Duration {
-	d := c.cfg.PollInterval << uint(min(n-1, 30))
-	if d > c.cfg.PollMaxInterval || d <= 0 {
-		d = c.cfg.PollMaxInterval
-	}
-	d = min(d, max(c.cfg.PollInterval, 2*failing))
+// failureWait is the wait after a failed poll, the first of the run of
+// failed polls having ended failing ago: max(PollInterval, failing/2), up
+// to PollMaxInterval, spread by ±PollJitter as a poll wait is, never below
+// the server's Retry-After.
+//
+// While Red the poll is the recovery probe, so this wait is how late the
+// light may turn green after the server is back. It grows with the outage
+// so far, not with the count of failures: after a 60 s outage the light
+// turns green within about 30 s, after ten minutes within PollMaxInterval.
+// It is not full jitter: a fleet's polls are already spread over the
+// interval (each client fails at its own poll time), and full jitter
+// would halve the mean wait, which doubles the probes while the server is
+// down and sends a burst of first polls when it returns. Spread like a
+// poll, the probes come at the steady poll rate, before and after the
+// recovery.
+func (c *Client) failureWait(failing time.Duration, err error) time.Duration {
+	d := min(max(c.cfg.PollInterval, failing/2), c.cfg.PollMaxInterval)
 	if !c.cfg.DisableJitter {
-		d = c.randDuration(d)
+		j := c.cfg.PollJitter
+		d = time.Duration(float64(d) * (1 + j*(2*c.randFloat()-1)))
 	}
 	var ce *CallError
 	if errors.As(err, &ce) && ce.RetryAfter > d {
@@ -341,8 +347,22 @@ type drainer struct {
 // kick asks for a drain as soon as the recovery spread allows.
 func (d *drainer) kick() { d.want(time.Time{}) }
 
-// recovered asks for a drain after a random delay within RecoverySpread.
-func (d *drainer) recovered() { d.want(time.Now().Add(d.c.spread())) }
+// recovered asks for a drain after a random delay within RecoverySpread,
+// counted from lastFailed, the last call that failed on every endpoint
+// (from now if there was none): the server came back after it. A fleet
+// notices a recovery over a whole poll interval, each client at its next
+// probe; counted from each one's notice, the drains would spread over the
+// spread and that interval together, and the last would start that much
+// later. Counted from the last failure, they spread over RecoverySpread
+// from about the server's return, and a client whose draw has passed
+// starts at once.
+func (d *drainer) recovered(lastFailed time.Time) {
+	from := time.Now()
+	if lastFailed.UnixNano() > 0 && lastFailed.Before(from) {
+		from = lastFailed
+	}
+	d.want(from.Add(d.c.spread()))
+}
 
 func (d *drainer) want(notBefore time.Time) {
 	d.mu.Lock()

@@ -220,6 +220,9 @@ func (c *Client) reached() {
 	if State(h.level.Load()) == Green && Tier(h.tier.Load()) == s.serving && int(h.healthy.Load()) == s.healthy {
 		return
 	}
+	if State(h.level.Load()) == Red {
+		c.pool.readmitOnProbation()
+	}
 	old, cur := c.state.update(func(i *StateInfo) {
 		s = c.pool.snap.Load() // under the state's lock: the newest wins
 		i.Level = Green
@@ -230,7 +233,7 @@ func (c *Client) reached() {
 		c.log.Info("registration server reachable", "state", cur, "was", old, "tier", s.serving)
 		switch old {
 		case Red:
-			c.drainer.recovered()
+			c.drainer.recovered(time.Unix(0, c.lastUnreachable.Load()))
 			if l := c.poll.Load(); l != nil {
 				l.wake()
 			}
@@ -244,6 +247,7 @@ func (c *Client) reached() {
 
 // unreachable records a call that failed on every endpoint: Red.
 func (c *Client) unreachable(err error) {
+	c.lastUnreachable.Store(time.Now().UnixNano())
 	old, cur := c.state.update(func(i *StateInfo) {
 		s := c.pool.snap.Load()
 		i.Level = Red

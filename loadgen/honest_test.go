@@ -491,14 +491,14 @@ func TestSlowDownAfterOutage(t *testing.T) {
 	if slowed*2 > plain {
 		t.Errorf("with polls asked 60 s apart the load after recovery is %d, want under half of %d", slowed, plain)
 	}
-	if r.Config.SlowDown != "1m0s:1m0s" || r.Config.RecoverySpread != Duration(time.Minute) || r.Config.DrainRate != 5 {
+	if r.Config.SlowDown != "1m0s:1m0s" || r.Config.RecoverySpread != Duration(client.DefaultRecoverySpread) || r.Config.DrainRate != 5 {
 		t.Errorf("settings echoed %+v", r.Config)
 	}
 	var text strings.Builder
 	if err := TextReporter(r)(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"poll 5s ±20%", "backoff max 2m0s", "recovery spread 1m0s", "drain 5/s", "server slow-down after outages 1m0s:1m0s"} {
+	for _, want := range []string{"poll 5s ±20%", "backoff max 2m0s", "recovery spread " + client.DefaultRecoverySpread.String(), "drain 5/s", "server slow-down after outages 1m0s:1m0s"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the text report does not say %q", want)
 		}

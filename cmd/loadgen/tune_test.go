@@ -95,7 +95,7 @@ func TestTuneBadFlagsExit2(t *testing.T) {
 	}
 	// Each combination is checked before the first run.
 	code, _, stderr := runCLI(t, "tune", "--url", "http://a", "--outage-window", "20s+15s", "--slowdown", "none,60s:1m")
-	if code != exitUsage || !strings.Contains(stderr, "needs the embedded cluster") || !strings.Contains(stderr, "(poll 10s spread 1m slowdown 1m0s:1m0s)") {
+	if code != exitUsage || !strings.Contains(stderr, "needs the embedded cluster") || !strings.Contains(stderr, "(poll 10s spread 1m30s slowdown 1m0s:1m0s)") {
 		t.Errorf("a slow-down on an external cluster: exit %d, %q", code, stderr)
 	}
 }
