@@ -33,7 +33,7 @@ func TestPerfString(t *testing.T) {
 		{Perf{Label: "", Value: 1}, "_=1"},
 		{Perf{Label: "big", Value: 1e21}, "big=1000000000000000000000"},
 		{Perf{Label: "tiny", Value: 0.000001, UOM: "s"}, "tiny=0.000001s"},
-		{Perf{Label: "neg", Value: -0.0}, "neg=0"},
+		{Perf{Label: "neg", Value: math.Copysign(0, -1)}, "neg=0"},
 		{Perf{Label: "max only", Value: 3, Max: num(5)}, "'max only'=3;;;;5"},
 		{Perf{Label: "in", Value: 15, Warn: rng(t, "@10:20"), Crit: rng(t, "~:30")}, "in=15;@10:20;~:30"},
 	}

@@ -38,6 +38,9 @@ func (s Status) severity() int {
 	}
 }
 
+// Worse reports whether s is more severe than t, in Worst's order.
+func (s Status) Worse(t Status) bool { return Worst(s, t) == s && s != t }
+
 // Worst returns the most severe of states, in the order OK < WARNING <
 // UNKNOWN < CRITICAL (Icinga's order). It returns OK for no states.
 func Worst(states ...Status) Status {
