@@ -343,7 +343,11 @@ func (d *drill) probeCheck(ctx context.Context, r *result, name string, reasons 
 	}
 	wantS := strings.Join(ws, " or ")
 	if len(reasons) > 0 {
-		wantS += fmt.Sprintf(" naming %q", strings.Join(reasons, `" and "`))
+		quoted := make([]string, len(reasons))
+		for i, r := range reasons {
+			quoted[i] = fmt.Sprintf("%q", r)
+		}
+		wantS += " naming " + strings.Join(quoted, " and ")
 	}
 	if p.Format != nil {
 		r.expect(name, wantS+", output in the plugin format", ok, "exit %d: %s: %v", p.Code, p, p.Format)
