@@ -321,16 +321,20 @@ func (d *drill) herd(ctx context.Context, r *result, steadyFrom, faultAt, repair
 		"%.2f (peak %.0f req/s, steady %.0f req/s)", ratio, peak, steady)
 }
 
-// probeCheck runs the probe and checks its exit code (any of want) and,
-// when reason is set, that its output names the nature of the outage.
-func (d *drill) probeCheck(ctx context.Context, r *result, name, reason string, want []int, urls ...string) {
-	p := runProbe(ctx, d.probeBin, urls...)
-	ok := false
+// probeCheck runs the probe with the endpoint arguments args and checks
+// its exit code (any of want), that its status line names the nature of
+// the outage (every one of reasons), and that a monitoring system would
+// read its output as written (nagios.ParseOutput).
+func (d *drill) probeCheck(ctx context.Context, r *result, name string, reasons []string, want []int, args []string) {
+	p := runProbe(ctx, d.probeBin, args...)
+	ok := p.Format == nil
+	codeOK := false
 	for _, w := range want {
-		ok = ok || p.Code == w
+		codeOK = codeOK || p.Code == w
 	}
-	if reason != "" {
-		ok = ok && strings.Contains(p.String(), reason)
+	ok = ok && codeOK
+	for _, reason := range reasons {
+		ok = ok && strings.Contains(p.Line, reason)
 	}
 	names := []string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 	var ws []string
@@ -338,15 +342,23 @@ func (d *drill) probeCheck(ctx context.Context, r *result, name, reason string, 
 		ws = append(ws, names[w])
 	}
 	wantS := strings.Join(ws, " or ")
-	if reason != "" {
-		wantS += fmt.Sprintf(" naming %q", reason)
+	if len(reasons) > 0 {
+		quoted := make([]string, len(reasons))
+		for i, r := range reasons {
+			quoted[i] = fmt.Sprintf("%q", r)
+		}
+		wantS += " naming " + strings.Join(quoted, " and ")
+	}
+	if p.Format != nil {
+		r.expect(name, wantS+", output in the plugin format", ok, "exit %d: %s: %v", p.Code, p, p.Format)
+		return
 	}
 	r.expect(name, wantS, ok, "exit %d: %s", p.Code, p)
 }
 
 // ---- scenario 1: one instance ----
 
-const oneInstanceExpected = "LB drops inst0, traffic on inst1 only; 0 failed calls, all stay Green; probe: inst0 CRITICAL, service OK/WARNING; repaired: LB and traffic back, probe OK"
+const oneInstanceExpected = "LB drops inst0, traffic on inst1 only; 0 failed calls, all stay Green; probe: inst0 CRITICAL, service WARNING, both naming the outage; repaired: LB and traffic back, probe OK"
 
 func (d *drill) instanceStopped(ctx context.Context, name string) result {
 	return d.oneInstance(ctx, name,
@@ -362,7 +374,7 @@ func (d *drill) instanceCut(ctx context.Context, name string) result {
 		"toxiproxy timeout toxic (timeout 0) both ways on instance 0's relay: every byte dropped, no RST or FIN, the process keeps running; "+
 			"HAProxy, clients and probe all go through the relay. Unlike a pulled cable, TCP handshakes still complete at the relay, "+
 			"so connects succeed and requests time out; repair: toxics removed (old connections resume)",
-		"timeout",
+		"no reply within",
 		func(context.Context) error { return d.net.links[0].setCut(true) },
 		func(context.Context) error { return d.net.links[0].setCut(false) })
 }
@@ -374,7 +386,7 @@ func (d *drill) instancePoweredOff(ctx context.Context, name string) result {
 			"and at power-on the host has forgotten every connection: process restarted (Fault{Down} set and cleared) and every relayed "+
 			"connection dropped before the toxics go. The store survives, as td-mysql on its own host does. Not emulated: SYN timeouts, "+
 			"and requests in flight at the cut are finished by the process with the reply dropped rather than lost",
-		"timeout",
+		"no reply within",
 		func(context.Context) error { return d.net.links[0].setCut(true) },
 		func(ctx context.Context) error { return d.powerOn(ctx, 0) })
 }
@@ -397,9 +409,10 @@ func (d *drill) oneInstance(ctx context.Context, name, how, reason string, fail,
 		return r
 	}
 	winFrom := time.Now()
-	d.probeCheck(ctx, &r, "probe: instance 0", reason, []int{probeCritical}, d.net.links[0].URL())
-	d.probeCheck(ctx, &r, "probe: service (HAProxy)", "", []int{probeOK, probeWarning}, d.lb.URL())
-	d.probeCheck(ctx, &r, "probe: both instances", "", []int{probeWarning}, d.net.links[0].URL(), d.net.links[1].URL())
+	inst0, inst1 := d.net.links[0].URL(), d.net.links[1].URL()
+	d.probeCheck(ctx, &r, "probe: instance 0", []string{reason}, []int{probeCritical}, urlArgs(inst0))
+	d.probeCheck(ctx, &r, "probe: service (HAProxy, instances behind it)", []string{"service up", "1/2 instances up", reason}, []int{probeWarning}, serviceArgs(d.lb.URL(), inst0, inst1))
+	d.probeCheck(ctx, &r, "probe: both instances", []string{"1/2 endpoints up", reason}, []int{probeWarning}, urlArgs(inst0, inst1))
 	if infra(&r, observeUntil(ctx, winFrom.Add(faultWindow))) {
 		return r
 	}
@@ -437,7 +450,8 @@ func (d *drill) oneInstance(ctx context.Context, name, how, reason string, fail,
 	})
 	r.expect("traffic over both instances again", "instance 0 ≥ 25% of a second's requests within 15 s", ok,
 		"%.0f%% after %.1f s", 100*share, time.Since(repairAt).Seconds())
-	d.probeCheck(ctx, &r, "probe: instance 0 after the repair", "", []int{probeOK}, d.net.links[0].URL())
+	d.probeCheck(ctx, &r, "probe: instance 0 after the repair", nil, []int{probeOK}, urlArgs(inst0))
+	d.probeCheck(ctx, &r, "probe: service after the repair", []string{"2/2 instances up"}, []int{probeOK}, serviceArgs(d.lb.URL(), inst0, inst1))
 
 	if infra(&r, observeUntil(ctx, repairAt.Add(herdWindow))) {
 		return r
@@ -458,14 +472,14 @@ func (d *drill) oneInstance(ctx context.Context, name, how, reason string, fail,
 
 // outage describes an outage scenario.
 type outage struct {
-	how, expected string
-	red           []group // groups expected to turn Red (and queue)
-	green         []group // groups expected to stay Green with no failure
-	lb503         bool    // HAProxy answers 503 while it lasts
-	serviceReason string  // what the probe of the service must name
-	probeInst     int     // probe exit code expected for each instance
-	instReason    string
-	fail, repair  func(context.Context) error
+	how, expected  string
+	red            []group  // groups expected to turn Red (and queue)
+	green          []group  // groups expected to stay Green with no failure
+	lb503          bool     // HAProxy answers 503 while it lasts
+	serviceReasons []string // what the probe of the service must name
+	probeInst      int      // probe exit code expected for each instance
+	instReason     string
+	fail, repair   func(context.Context) error
 }
 
 func (d *drill) bothDown(ctx context.Context, name string) result {
@@ -487,38 +501,39 @@ func (d *drill) databaseDown(ctx context.Context, name string) result {
 		"regsim SetStoreFault (dbdown) through the control endpoint: every command answers exception -12507 (2003, "+
 			"\"Can't connect to MySQL server\") and /healthz 503 on both instances; the store keeps its data (a stopped mysqld, not a lost disk)",
 		"LB 503 (health checks fail); all Red; nothing lost; repaired: all Green, each invitation delivered once",
-		"HTTP 503",
+		"database unavailable",
 		func(ctx context.Context) error { return d.sim.setStoreDown(ctx, true) },
 		func(ctx context.Context) error { return d.sim.setStoreDown(ctx, false) })
 }
 
 // serviceDown runs an outage of the whole service (scenarios 2 and 3): every
 // client turns Red, HAProxy answers 503 and the probe finds the service
-// CRITICAL ("HTTP 503") and instance 1 CRITICAL, naming instReason.
+// CRITICAL (HAProxy's "HTTP 503" page, and the instances' instReason) and
+// instance 1 CRITICAL, naming instReason.
 func (d *drill) serviceDown(ctx context.Context, name, how, expected, instReason string, fail, repair func(context.Context) error) result {
 	return d.outage(ctx, name, outage{
-		how:           how,
-		expected:      expected,
-		red:           allGroups,
-		lb503:         true,
-		serviceReason: "HTTP 503",
-		probeInst:     probeCritical,
-		instReason:    instReason,
-		fail:          fail,
-		repair:        repair,
+		how:            how,
+		expected:       expected,
+		red:            allGroups,
+		lb503:          true,
+		serviceReasons: []string{"service down: /healthz HTTP 503", "0/2 instances up: " + instReason},
+		probeInst:      probeCritical,
+		instReason:     instReason,
+		fail:           fail,
+		repair:         repair,
 	})
 }
 
 func (d *drill) loadBalancerDown(ctx context.Context, name string) result {
 	return d.outage(ctx, name, outage{
-		how:           "SIGTERM to the HAProxy process (hard stop): its port refuses connections; repair: HAProxy started again with the same configuration and port",
-		expected:      "LB clients Red, their invitations queue; round-robin and primary/backup clients Green, 0 failed; repaired: Green, delivered once",
-		red:           []group{groupLB},
-		green:         []group{groupRR, groupPB},
-		serviceReason: "connection refused",
-		probeInst:     probeOK,
-		fail:          func(context.Context) error { return d.lb.stop() },
-		repair:        func(ctx context.Context) error { return d.lb.start(ctx) },
+		how:            "SIGTERM to the HAProxy process (hard stop): its port refuses connections; repair: HAProxy started again with the same configuration and port",
+		expected:       "LB clients Red, their invitations queue; round-robin and primary/backup clients Green, 0 failed; repaired: Green, delivered once",
+		red:            []group{groupLB},
+		green:          []group{groupRR, groupPB},
+		serviceReasons: []string{"service down: connection refused", "2/2 instances up"},
+		probeInst:      probeOK,
+		fail:           func(context.Context) error { return d.lb.stop() },
+		repair:         func(ctx context.Context) error { return d.lb.start(ctx) },
 	})
 }
 
@@ -568,8 +583,13 @@ func (d *drill) outage(ctx context.Context, name string, o outage) result {
 	r.expect("invitations queue", fmt.Sprintf("%d queued, 0 errors", nRed), sends.Queued == nRed && sends.Failed == 0,
 		"%d queued, %d sent at once, %d failed %s", sends.Queued, sends.Direct, sends.Failed, strings.Join(sends.Samples, "; "))
 
-	d.probeCheck(ctx, &r, "probe: service (HAProxy)", o.serviceReason, []int{probeCritical}, d.lb.URL())
-	d.probeCheck(ctx, &r, "probe: instance 1", o.instReason, []int{o.probeInst}, d.net.links[1].URL())
+	inst0, inst1 := d.net.links[0].URL(), d.net.links[1].URL()
+	d.probeCheck(ctx, &r, "probe: service (HAProxy, instances behind it)", o.serviceReasons, []int{probeCritical}, serviceArgs(d.lb.URL(), inst0, inst1))
+	var instReasons []string
+	if o.instReason != "" {
+		instReasons = []string{o.instReason}
+	}
+	d.probeCheck(ctx, &r, "probe: instance 1", instReasons, []int{o.probeInst}, urlArgs(inst1))
 
 	redAtRepair := d.fleet.redNow(o.red...)
 	repairAt := time.Now()

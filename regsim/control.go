@@ -1,9 +1,12 @@
 package regsim
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,14 +43,19 @@ func (c *Cluster) State() ControlState {
 	return st
 }
 
-// controlEndpoints is the index served at GET /.
-var controlEndpoints = []string{
-	"GET  /counters",
-	"GET  /faults",
-	"POST /fault?instance=N|all&mode=down|unavailable|hang|latency|error-rate|reset|clear" +
-		"[&clear=true][&retry-after=5s][&latency=100ms][&jitter=50ms][&rate=0.5]",
-	"POST /store?mode=dbdown|clear",
-	"POST /pollinterval?seconds=N",
+// ControlEndpoints returns the index of the control endpoint, which it
+// serves at GET / as {"endpoints": [...]}: one line per request it takes.
+func ControlEndpoints() []string {
+	return []string{
+		"GET  /            this list",
+		"GET  /counters    requests, replies and client states as JSON",
+		"GET  /faults      each instance's faults, store_down and the poll interval",
+		"POST /fault?instance=N|all&mode=down|unavailable|hang|latency|error-rate|reset|clear" +
+			"[&clear=true][&retry-after=5s][&latency=100ms][&jitter=50ms][&rate=0.5]   (mode=latency needs latency=)",
+		"POST /fault?mode=dbdown[&clear=true]   the database, shared by every instance (as /store)",
+		"POST /store?mode=dbdown|clear",
+		"POST /pollinterval?seconds=N",
+	}
 }
 
 // maxControlBody bounds the body of a control request (they carry none).
@@ -56,7 +64,7 @@ const maxControlBody = 4 << 10
 func (c *Cluster) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"endpoints": controlEndpoints})
+		writeJSON(w, http.StatusOK, map[string]any{"endpoints": ControlEndpoints()})
 	})
 	mux.HandleFunc("GET /counters", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, c.Counters())
@@ -78,7 +86,7 @@ func (c *Cluster) controlHandler() http.Handler {
 		case "clear", "":
 			c.SetStoreFault(false)
 		default:
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "mode must be dbdown or clear"})
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "mode must be dbdown or clear (instance faults are at POST /fault)"})
 			return
 		}
 		writeJSON(w, http.StatusOK, c.State())
@@ -98,6 +106,9 @@ func (c *Cluster) controlHandler() http.Handler {
 // controlFault applies POST /fault.
 func (c *Cluster) controlFault(r *http.Request) error {
 	q := r.URL.Query()
+	if q.Get("mode") == "dbdown" {
+		return c.controlDBDown(q)
+	}
 	var targets []*Instance
 	switch v := q.Get("instance"); v {
 	case "all":
@@ -126,6 +137,9 @@ func (c *Cluster) controlFault(r *http.Request) error {
 	latency, err := parseDuration(q.Get("latency"), time.Millisecond)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
+	}
+	if mode == "latency" && !off && !q.Has("latency") {
+		return errors.New("mode=latency needs latency= (e.g. latency=100ms, plain numbers are ms; jitter= is optional)")
 	}
 	jitter, err := parseDuration(q.Get("jitter"), time.Millisecond)
 	if err != nil {
@@ -161,7 +175,7 @@ func (c *Cluster) controlFault(r *http.Request) error {
 		case "reset":
 			f.Reset = !off
 		default:
-			return f, fmt.Errorf("mode must be one of down, unavailable, hang, latency, error-rate, reset, clear")
+			return f, fmt.Errorf("mode must be one of down, unavailable, hang, latency, error-rate, reset, clear, or dbdown (the database, also at POST /store?mode=dbdown)")
 		}
 		if off && mode == "unavailable" {
 			f.RetryAfter = 0
@@ -180,6 +194,24 @@ func (c *Cluster) controlFault(r *http.Request) error {
 			return fmt.Errorf("instance %d: %w", in.index, err)
 		}
 	}
+	return nil
+}
+
+// controlDBDown applies POST /fault?mode=dbdown[&clear=true]: the store
+// fault, which is where users look for it, not only at /store.
+func (c *Cluster) controlDBDown(q url.Values) error {
+	if v := q.Get("instance"); v != "" && v != "all" {
+		return errors.New("mode=dbdown: the database is shared by every instance; leave out instance= (or give instance=all), or POST /store?mode=dbdown")
+	}
+	down := true
+	if v := q.Get("clear"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("clear: %w", err)
+		}
+		down = !b
+	}
+	c.SetStoreFault(down)
 	return nil
 }
 
@@ -206,13 +238,18 @@ func parseDuration(v string, unit time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// writeJSON answers v as indented JSON; "&" and "<" stay as they are, so
+// that the index reads by hand as it is typed.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b.Bytes())
 }

@@ -97,6 +97,13 @@ func TestControlEndpoint(t *testing.T) {
 	if control(t, hc, c, "POST", "/store?mode=clear", &st); st.StoreDown || c.StoreFault() {
 		t.Fatal("dbdown not cleared")
 	}
+	// Where users look for it too: /fault?mode=dbdown.
+	if control(t, hc, c, "POST", "/fault?mode=dbdown", &st); !st.StoreDown || !c.StoreFault() {
+		t.Fatal("/fault?mode=dbdown did not set it")
+	}
+	if control(t, hc, c, "POST", "/fault?instance=all&mode=dbdown&clear=true", &st); st.StoreDown || c.StoreFault() {
+		t.Fatal("/fault?mode=dbdown&clear=true did not clear it")
+	}
 	if control(t, hc, c, "POST", "/pollinterval?seconds=60", &st); st.PollIntervalSeconds != 60 {
 		t.Fatalf("poll interval %d", st.PollIntervalSeconds)
 	}
@@ -126,6 +133,10 @@ func TestControlEndpoint(t *testing.T) {
 		{"POST", "/fault?instance=0&mode=error-rate&rate=2"},
 		{"POST", "/fault?instance=0&mode=error-rate&rate=NaN"},
 		{"POST", "/fault?instance=0&mode=latency&latency=-5"},
+		{"POST", "/fault?instance=0&mode=latency"},
+		{"POST", "/fault?instance=0&mode=latency&jitter=5ms"},
+		{"POST", "/fault?instance=0&mode=dbdown"},
+		{"POST", "/fault?mode=dbdown&clear=maybe"},
 		{"POST", "/fault?instance=0&mode=hang&clear=perhaps"},
 		{"POST", "/store?mode=flood"},
 		{"POST", "/pollinterval?seconds=soon"},
@@ -277,4 +288,45 @@ func TestControlConcurrentFaults(t *testing.T) {
 		}
 	}
 	c.Instance(0).SetFault(Fault{})
+}
+
+// TestControlErrorsSayWhatToDo checks that a rejected control request names
+// the missing parameter or where the setting lives, and changes nothing.
+func TestControlErrorsSayWhatToDo(t *testing.T) {
+	c, hc := startCluster(t, Config{Instances: 2})
+	tests := []struct{ path, mention string }{
+		{"/fault?instance=0&mode=latency", "latency="},
+		{"/fault?instance=0&mode=latency&jitter=20ms", "latency="},
+		{"/fault?instance=0&mode=dbdown", "/store?mode=dbdown"},
+		{"/fault?instance=0&mode=explode", "dbdown"},
+		{"/store?mode=down", "/fault"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, err := hc.Post(c.ControlURL()+tt.path, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct{ Error string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body.Error, tt.mention) {
+				t.Errorf("%d %q, want 400 naming %q", resp.StatusCode, body.Error, tt.mention)
+			}
+			if c.Instance(0).Fault() != (Fault{}) || c.StoreFault() {
+				t.Errorf("a rejected request changed something: %+v, store down %v", c.Instance(0).Fault(), c.StoreFault())
+			}
+		})
+	}
+	// mode=latency&clear=true needs no latency=.
+	resp, err := hc.Post(c.ControlURL()+"/fault?instance=0&mode=latency&clear=true", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("mode=latency&clear=true: %d", resp.StatusCode)
+	}
 }

@@ -86,11 +86,14 @@
 //	POST /fault?instance=0&mode=latency&latency=100ms&jitter=50ms
 //	POST /fault?instance=0&mode=error-rate&rate=0.25
 //	POST /store?mode=dbdown                       (mode=clear clears it)
+//	POST /fault?mode=dbdown                       the same (&clear=true clears it)
 //	POST /pollinterval?seconds=60
 //
 // Durations are Go durations or plain numbers (seconds for retry-after and
-// seconds, milliseconds for latency and jitter). A POST answers the new
-// ControlState, or 400 with {"error": "..."}.
+// seconds, milliseconds for latency and jitter); mode=latency needs
+// latency=. A POST answers the new ControlState, or 400 with
+// {"error": "..."} naming the parameter at fault. ControlEndpoints is the
+// list GET / serves.
 //
 // # Example
 //

@@ -8,7 +8,11 @@
 // faults are switched through the control endpoint, e.g.
 //
 //	curl -X POST 'http://127.0.0.1:18079/fault?instance=1&mode=down'
+//	curl -X POST 'http://127.0.0.1:18079/fault?mode=dbdown'
 //	curl 'http://127.0.0.1:18079/counters'
+//	curl 'http://127.0.0.1:18079/'          # lists the control endpoints
+//
+// --help lists the control endpoints as well.
 //
 // Exit status: 0 after Ctrl-C, 2 on bad flags, 1 on any other error.
 package main
@@ -69,6 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: regsim [flags]\n\nServes a simulated Registration Server cluster on loopback ports until interrupted.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "\nControl endpoint (--control-addr; GET / lists it too), e.g. curl -X POST 'http://%s/fault?instance=1&mode=down':\n", defaultControlAddr)
+		for _, e := range regsim.ControlEndpoints() {
+			fmt.Fprintf(stderr, "  %s\n", e)
+		}
 	}
 	addr := fs.String("addr", defaultAddr, "address of the first instance; further instances listen on the following ports")
 	instances := fs.Int("instances", 1, "number of instances")

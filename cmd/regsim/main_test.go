@@ -61,6 +61,11 @@ func TestRunHelp(t *testing.T) {
 			t.Errorf("usage does not mention %s", flag)
 		}
 	}
+	for _, e := range []string{"GET  /counters", "POST /fault?", "mode=dbdown", "POST /store", "POST /pollinterval", "GET  /"} {
+		if !strings.Contains(stderr.String(), e) {
+			t.Errorf("usage does not list the control endpoint %q", e)
+		}
+	}
 }
 
 // lineWriter sends each complete line written to it on lines.
