@@ -31,6 +31,7 @@ type Instance struct {
 	mu     sync.Mutex   // guards addr, srv, closed, and serializes fault changes
 	addr   string       // listen address; "" without sockets
 	srv    *http.Server // nil while down or without sockets
+	ln     net.Listener // srv's listener, closed with it
 	closed bool
 }
 
@@ -89,14 +90,29 @@ func (in *Instance) updateFault(fn func(Fault) Fault) error {
 		err = ErrClosed
 	case in.addr == "":
 	case f.Down && in.srv != nil:
-		_ = in.srv.Close() // its only error is the listener's close error
-		in.srv = nil
+		in.stopLocked()
 	case !f.Down && in.srv == nil:
 		err = in.listenLocked()
 	}
 	close(old.changed)
 	if !old.f.IsZero() || !f.IsZero() {
 		in.c.log.Info("regsim: instance fault", "instance", in.index, "fault", f.String())
+	}
+	return err
+}
+
+// stopLocked closes the listener and the server. The listener first, here:
+// srv.Close closes only the listeners Serve has begun with, and Serve runs
+// on a goroutine of its own; until it closes ln, the kernel completes the
+// handshakes of new connections and then resets them, so that a stopped
+// instance would answer "reset" where it must answer "refused". The caller
+// holds in.mu.
+func (in *Instance) stopLocked() error {
+	_ = in.ln.Close()
+	err := in.srv.Close()
+	in.srv, in.ln = nil, nil
+	if errors.Is(err, net.ErrClosed) {
+		return nil // ln, closed above
 	}
 	return err
 }
@@ -125,6 +141,7 @@ func (in *Instance) serveLocked(ln net.Listener) {
 		}
 	})
 	in.srv = srv
+	in.ln = ln
 	in.c.serving.Add(1)
 	go func() {
 		defer in.c.serving.Done()
@@ -140,9 +157,7 @@ func (in *Instance) closeServer() error {
 	if in.srv == nil {
 		return nil
 	}
-	err := in.srv.Close()
-	in.srv = nil
-	return err
+	return in.stopLocked()
 }
 
 // ServeHTTP answers one request as the instance would, faults included.
