@@ -277,40 +277,42 @@ func takeDue(ctx context.Context) time.Time {
 
 // pollWait is max(PollInterval, server) with jitter, never below server.
 func (c *Client) pollWait(server time.Duration) time.Duration {
-	base := max(c.cfg.PollInterval, server)
+	return c.jitter(max(c.cfg.PollInterval, server), server)
+}
+
+// jitter spreads the wait d by ±PollJitter, or only upwards when the
+// server's <pollinterval> server is at least PollInterval: it is a floor.
+func (c *Client) jitter(d, server time.Duration) time.Duration {
 	if c.cfg.DisableJitter {
-		return base
+		return d
 	}
 	j := c.cfg.PollJitter
 	if server >= c.cfg.PollInterval {
-		// Only upwards: the server's interval is a floor.
-		return base + time.Duration(float64(base)*j*c.randFloat())
+		return d + time.Duration(float64(d)*j*c.randFloat())
 	}
-	d := time.Duration(float64(base) * (1 + j*(2*c.randFloat()-1)))
-	return max(d, server)
+	return max(time.Duration(float64(d)*(1+j*(2*c.randFloat()-1))), server)
 }
 
 // failureWait is the wait after a failed poll, the first of the run of
-// failed polls having ended failing ago: max(PollInterval, failing/2), up
-// to PollMaxInterval, spread by ±PollJitter as a poll wait is, never below
-// the server's Retry-After.
+// failed polls having ended failing ago: half of failing, at least the
+// poll interval (PollInterval, the last <pollinterval> the server asked
+// for as a floor) and at most PollMaxInterval, jittered as a poll wait
+// is, never below the server's Retry-After.
 //
 // While Red the poll is the recovery probe, so this wait is how late the
 // light may turn green after the server is back. It grows with the outage
 // so far, not with the count of failures: after a 60 s outage the light
-// turns green within about 30 s, after ten minutes within PollMaxInterval.
-// It is not full jitter: a fleet's polls are already spread over the
-// interval (each client fails at its own poll time), and full jitter
-// would halve the mean wait, which doubles the probes while the server is
-// down and sends a burst of first polls when it returns. Spread like a
-// poll, the probes come at the steady poll rate, before and after the
-// recovery.
+// turns green within about one poll interval, after ten minutes within
+// PollMaxInterval. It is not full jitter: a fleet's polls are already
+// spread over the interval (each client fails at its own poll time), and
+// full jitter would halve the mean wait, which doubles the probes while
+// the server is down and sends a burst of first polls when it returns.
+// Drawn as a poll wait is, the probes continue the fleet's polls at their
+// steady rate, before, during and after the outage.
 func (c *Client) failureWait(failing time.Duration, err error) time.Duration {
-	d := min(max(c.cfg.PollInterval, failing/2), c.cfg.PollMaxInterval)
-	if !c.cfg.DisableJitter {
-		j := c.cfg.PollJitter
-		d = time.Duration(float64(d) * (1 + j*(2*c.randFloat()-1)))
-	}
+	server := time.Duration(c.serverPoll.Load())
+	d := min(max(c.PollInterval(), failing/2), max(c.cfg.PollMaxInterval, server))
+	d = c.jitter(d, server)
 	var ce *CallError
 	if errors.As(err, &ce) && ce.RetryAfter > d {
 		d = ce.RetryAfter

@@ -250,3 +250,58 @@ func TestProbationAfterRecovery(t *testing.T) {
 		})
 	}
 }
+
+// TestProbesKeepTheServerFloor: the server asked for polls 30 s apart
+// (<pollinterval>) and the application polls every 10 s. While the server
+// is down the poll loop probes no faster than 30 s apart either (the
+// protocol: clients never poll faster than the server's wish), and after
+// two minutes of outage the probes are a minute or more apart, half the outage.
+func TestProbesKeepTheServerFloor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl, err := regsim.NewCluster(regsim.Config{Instances: 2, Users: 1, PollInterval: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		log := &recoveryLog{}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pollingFleet(ctx, t, cl, 1, func(c *Config) {
+			c.PollInterval = 10 * time.Second
+			c.OnCall = log.onCall
+		})
+		time.Sleep(2 * time.Minute)
+		for i := range cl.Len() {
+			cl.Instance(i).SetFault(regsim.Fault{Down: true})
+		}
+		down := time.Now()
+		time.Sleep(6 * time.Minute)
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		var probes []time.Time
+		for _, s := range log.polls {
+			if s.After(down) {
+				probes = append(probes, s)
+			}
+		}
+		if len(probes) < 3 {
+			t.Fatalf("%d probes in 6 minutes of outage", len(probes))
+		}
+		late := 0 // probes checked for the growth
+		for i := 1; i < len(probes); i++ {
+			gap := probes[i].Sub(probes[i-1])
+			if gap < 30*time.Second {
+				t.Errorf("probes %d and %d %s apart, under the server's 30 s", i-1, i, gap)
+			}
+			if since := probes[i-1].Sub(down); since > 2*time.Minute {
+				late++
+			}
+			if since := probes[i-1].Sub(down); since > 2*time.Minute && gap < 55*time.Second {
+				t.Errorf("probe %d %s into the outage came %s after the one before, want about half the outage", i, since, gap)
+			}
+		}
+		if late == 0 {
+			t.Errorf("no probe two minutes into the outage followed by another: %v", probes)
+		}
+	})
+}
