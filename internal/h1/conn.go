@@ -54,7 +54,7 @@ func (c *conn) close() {
 	c.closed = true
 	_ = c.nc.Close()
 	if c.br != nil {
-		c.t.putReader(c.br)
+		c.t.bufs().putReader(c.br)
 		c.br = nil
 	}
 	c.t.released(c.hp)
@@ -86,7 +86,7 @@ func (c *conn) roundTrip(ctx context.Context, r *http.Request, req []byte) (*htt
 		stop = context.AfterFunc(ctx, c.interrupt)
 	}
 	if c.br == nil {
-		c.br = c.t.getReader(c.nc)
+		c.br = c.t.bufs().getReader(c.nc)
 	}
 	fail := func(err error, nothingRead bool) (*http.Response, error) {
 		stop()
@@ -135,7 +135,7 @@ func (c *conn) done(keep bool, stop func() bool) {
 		c.close()
 		return
 	}
-	c.t.putReader(c.br)
+	c.t.bufs().putReader(c.br)
 	c.br = nil
 	c.reused = true
 	c.t.putIdle(c)

@@ -84,16 +84,17 @@ type Transport struct {
 	IdleConnTimeout time.Duration
 	// MaxReplyBytes bounds a reply body. 0: DefaultMaxReplyBytes.
 	MaxReplyBytes int64
-	// ReadBufferSize is the size of the pooled read buffers. 0:
-	// DefaultReadBufferSize.
-	ReadBufferSize int
+	// Buffers is where the request and reply buffers come from and go
+	// back to when a request is done; nil: the Transport's own. Many
+	// Transports (one per simulated client) share one so that only the
+	// requests in flight hold buffers.
+	Buffers *Buffers
 
 	mu    sync.Mutex // guards the fields below and every hostPool's
 	hosts map[string]*hostPool
 	idle  int // idle connections over all hosts
 
-	readers sync.Pool // *bufio.Reader, released while a conn is idle
-	writers sync.Pool // *[]byte request buffers
+	own     Buffers // without Buffers
 	tlsOnce sync.Once
 	tlsBase *tls.Config
 }
@@ -131,8 +132,9 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		closeReqBody(r)
 		return nil, context.Cause(ctx)
 	}
-	wb := t.getWriteBuf()
-	defer t.putWriteBuf(wb)
+	bufs := t.bufs()
+	wb := bufs.getWriteBuf()
+	defer bufs.putWriteBuf(wb)
 	*wb, err = appendRequest((*wb)[:0], r)
 	closeReqBody(r)
 	if err != nil {
@@ -256,36 +258,57 @@ func (t *Transport) idleTimeout() time.Duration {
 	return t.IdleConnTimeout
 }
 
-func (t *Transport) getWriteBuf() *[]byte {
-	if b, ok := t.writers.Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, 0, 1<<10)
-	return &b
+// Buffers pools the buffers of Transports: a request's encoding and a
+// reply's bufio.Reader, which a connection gives back when it goes idle.
+// The zero value is ready to use, with readers of DefaultReadBufferSize
+// bytes. It is safe for concurrent use; it must not be copied after first
+// use.
+type Buffers struct {
+	// ReadSize is the size of the read buffers; 0:
+	// DefaultReadBufferSize. Set it before first use.
+	ReadSize int
+
+	readers sync.Pool // *bufio.Reader
+	writers sync.Pool // *[]byte
 }
 
-// putWriteBuf keeps b for the next request unless a large body grew it.
-func (t *Transport) putWriteBuf(b *[]byte) {
-	if cap(*b) <= 64<<10 {
-		t.writers.Put(b)
+func (t *Transport) bufs() *Buffers {
+	if t.Buffers != nil {
+		return t.Buffers
+	}
+	return &t.own
+}
+
+func (b *Buffers) getWriteBuf() *[]byte {
+	if w, ok := b.writers.Get().(*[]byte); ok {
+		return w
+	}
+	w := make([]byte, 0, 1<<10)
+	return &w
+}
+
+// putWriteBuf keeps w for the next request unless a large body grew it.
+func (b *Buffers) putWriteBuf(w *[]byte) {
+	if cap(*w) <= 64<<10 {
+		b.writers.Put(w)
 	}
 }
 
-func (t *Transport) getReader(nc net.Conn) *bufio.Reader {
-	if br, ok := t.readers.Get().(*bufio.Reader); ok {
+func (b *Buffers) getReader(nc net.Conn) *bufio.Reader {
+	if br, ok := b.readers.Get().(*bufio.Reader); ok {
 		br.Reset(nc)
 		return br
 	}
-	size := t.ReadBufferSize
+	size := b.ReadSize
 	if size <= 0 {
 		size = DefaultReadBufferSize
 	}
 	return bufio.NewReaderSize(nc, size)
 }
 
-func (t *Transport) putReader(br *bufio.Reader) {
+func (b *Buffers) putReader(br *bufio.Reader) {
 	br.Reset(nil)
-	t.readers.Put(br)
+	b.readers.Put(br)
 }
 
 // getConn returns an idle connection of hp, or a new one, waiting while

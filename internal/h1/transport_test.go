@@ -321,7 +321,7 @@ func TestIdleConnection(t *testing.T) {
 // TestMaxIdleConns: over all hosts, the oldest idle connection goes.
 func TestMaxIdleConns(t *testing.T) {
 	a, b := newRawServer(t, ok), newRawServer(t, ok)
-	tr := &Transport{MaxIdleConns: 1}
+	tr := &Transport{MaxIdleConns: 1, Buffers: &Buffers{ReadSize: 512}}
 	defer tr.CloseIdleConnections()
 	ctx := timeoutCtx(t, 5*time.Second)
 	mustGet(t, tr, ctx, a.URL)
