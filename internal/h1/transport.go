@@ -90,8 +90,11 @@ type Transport struct {
 	// requests in flight hold buffers.
 	Buffers *Buffers
 
-	mu    sync.Mutex // guards the fields below and every hostPool's
-	hosts map[string]*hostPool
+	mu sync.Mutex // guards the fields below and every hostPool's
+	// hosts are the pools by scheme and host: a slice, searched, for the
+	// few hosts a client talks to (a map would cost an idle simulated
+	// client more than its connection).
+	hosts []*hostPool
 	idle  int // idle connections over all hosts
 
 	own     Buffers // without Buffers
@@ -104,7 +107,8 @@ var _ http.RoundTripper = (*Transport)(nil)
 // hostPool is the connections of one scheme and host. Its fields are
 // guarded by Transport.mu.
 type hostPool struct {
-	key     string // scheme://host:port
+	secure  bool   // https
+	host    string // as in the URL
 	addr    string // host:port
 	tls     *tls.Config
 	idle    []*conn // oldest first; taken from the end
@@ -197,18 +201,19 @@ func (t *Transport) hostFor(r *http.Request) (*hostPool, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%w: no host in URL", ErrBadRequest)
 	}
-	key := u.Scheme + "://" + u.Host
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if hp := t.hosts[key]; hp != nil {
-		return hp, nil
+	for _, hp := range t.hosts {
+		if hp.host == u.Host && hp.secure == secure {
+			return hp, nil
+		}
 	}
 	host := u.Hostname()
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(host, port)
 	}
-	hp := &hostPool{key: key, addr: addr}
+	hp := &hostPool{secure: secure, host: u.Host, addr: addr}
 	if secure {
 		cfg := t.tlsConfig().Clone()
 		if cfg.ServerName == "" {
@@ -216,10 +221,7 @@ func (t *Transport) hostFor(r *http.Request) (*hostPool, error) {
 		}
 		hp.tls = cfg
 	}
-	if t.hosts == nil {
-		t.hosts = make(map[string]*hostPool)
-	}
-	t.hosts[key] = hp
+	t.hosts = append(t.hosts, hp)
 	return hp, nil
 }
 
