@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/regfleet/regfleet/client"
@@ -27,6 +28,20 @@ const (
 	// DefaultPollInterval is the poll interval of the simulated clients;
 	// the embedded cluster asks for the same.
 	DefaultPollInterval = 10 * time.Second
+	// DefaultTransport is the clients' HTTP transport.
+	DefaultTransport = TransportLean
+)
+
+// Transports of Config.Transport.
+const (
+	// TransportLean is the lean HTTP/1.1 transport (internal/h1): request
+	// and reply on the client's goroutine, no goroutine and no buffer per
+	// idle connection. It does not use proxies.
+	TransportLean = "lean"
+	// TransportNetHTTP is net/http's Transport, the SDK's default for
+	// applications: for comparison, and for a cluster behind a proxy
+	// (HTTPS_PROXY, HTTP_PROXY).
+	TransportNetHTTP = "net/http"
 )
 
 // Config configures a run. The zero value of a field means its Default…
@@ -68,6 +83,10 @@ type Config struct {
 	// ConnPerClient gives each client its own connection pool, as real
 	// desktops have; otherwise the fleet shares one transport.
 	ConnPerClient bool
+	// Transport is the clients' HTTP transport when they reach the cluster
+	// over TCP (the embedded cluster's loopback listeners, or URLs):
+	// TransportLean or TransportNetHTTP. "": DefaultTransport.
+	Transport string
 	// OutboxDir, when set, gives each client the durable SQLite outbox a
 	// desktop keeps (sqlite.Open: WAL, an fsync per enqueue), in a
 	// directory of the run created under OutboxDir and removed at the end
@@ -190,6 +209,9 @@ func (c *Config) applyDefaults() {
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration
 	}
+	if c.Transport == "" {
+		c.Transport = DefaultTransport
+	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
@@ -267,6 +289,8 @@ func (c *Config) validate() error {
 		return bad("Timeout", " %s is negative", c.Timeout)
 	case c.DrainTimeout < 0:
 		return bad("DrainTimeout", " %s is negative", c.DrainTimeout)
+	case c.Transport != TransportLean && c.Transport != TransportNetHTTP:
+		return bad("Transport", " %q: want %q or %q", c.Transport, TransportLean, TransportNetHTTP)
 	case c.Instances < 1 || c.Instances > 64:
 		return bad("Instances", " %d: need 1 to 64", c.Instances)
 	case c.Shard.Count > 0 && (c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count):
@@ -280,6 +304,14 @@ func (c *Config) validate() error {
 			u, err := url.Parse(raw)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return bad(list.field, " %q is not an http(s) URL", raw)
+			}
+		}
+	}
+	if c.Transport == TransportLean {
+		for _, raw := range slices.Concat(c.URLs, c.BackupURLs) {
+			if proxied(raw) {
+				return bad("Transport", " %q does not use proxies, and the environment (HTTPS_PROXY, HTTP_PROXY) sends %s through one: use %s %q, or set NO_PROXY",
+					c.Transport, redactedURLs([]string{raw})[0], configField("Transport"), TransportNetHTTP)
 			}
 		}
 	}
@@ -323,4 +355,15 @@ func (c *Config) validate() error {
 func CheckConfig(cfg Config) error {
 	cfg.applyDefaults()
 	return cfg.validate()
+}
+
+// proxied reports whether net/http would reach raw through a proxy from
+// the environment.
+func proxied(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	p, err := http.ProxyFromEnvironment(&http.Request{URL: u})
+	return err == nil && p != nil
 }

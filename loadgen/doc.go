@@ -29,6 +29,12 @@
 //
 // The run fits its connections under the process's open-file limit: the
 // fleet shares one pool by default, capped to what the limit leaves.
+// The clients talk HTTP/1.1 through a lean transport (internal/h1) that
+// does its I/O on the calling goroutine and holds nothing but the socket
+// for an idle connection, so that thousands of simulated desktops, each
+// with its own connection (ConnPerClient), cost the generator little;
+// Config.Transport TransportNetHTTP puts net/http's transport, the SDK's
+// default for applications, in its place to compare.
 //
 // A run:
 //

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/regfleet/regfleet/client"
+	"github.com/regfleet/regfleet/internal/h1"
 	"github.com/regfleet/regfleet/offline/sqlite"
 	"github.com/regfleet/regfleet/regsim"
 )
@@ -38,7 +40,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 func newEngine(cfg Config) *engine {
-	return &engine{cfg: cfg, log: cfg.Logger, firstSim: make(chan struct{})}
+	return &engine{cfg: cfg, log: cfg.Logger, firstSim: make(chan struct{}),
+		dial: &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 }
 
 // engine is one run.
@@ -48,8 +51,11 @@ type engine struct {
 	cluster *regsim.Cluster
 	urls    []string
 	rec     *Recorder
-	shared  *http.Transport
-	start   time.Time // of the run; set before any goroutine starts
+	shared  transport   // the fleet's, without ConnPerClient
+	dial    *net.Dialer // of every transport of the run
+	tlsConf *tls.Config // of the lean transports, sharing a session cache
+	bufs    h1.Buffers  // of the lean transports
+	start   time.Time   // of the run; set before any goroutine starts
 
 	mu      sync.Mutex // guards sims and polling
 	sims    []*sim
@@ -156,11 +162,22 @@ func (e *engine) setup() error {
 	if err := e.makeOutboxDir(); err != nil {
 		return err
 	}
+	if e.tls() {
+		e.tlsConf = &tls.Config{ClientSessionCache: tls.NewLRUClientSessionCache(0)}
+	}
 	if !e.cfg.ConnPerClient {
-		e.shared = newTransport(e.owned(), e.tls())
-		e.shared.MaxConnsPerHost = plan.sharedConns
+		e.shared = newTransport(e.cfg.Transport, e.dial, e.tlsConf, &e.bufs, e.owned(), plan.sharedConns, 0)
 	}
 	return nil
+}
+
+// transportName is the clients' transport as the report names it: ""
+// when they reach an in-memory cluster.
+func (e *engine) transportName() string {
+	if e.cfg.memCluster != nil {
+		return ""
+	}
+	return e.cfg.Transport
 }
 
 // makeOutboxDir creates the run's directory of durable outboxes under
@@ -222,24 +239,59 @@ func (e *engine) shutdown() {
 	}
 }
 
-// clientBufferSize is the read and write buffer of the fleet's
+// transport is an HTTP transport of the run: net/http's or the lean one.
+type transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+var (
+	_ transport = (*http.Transport)(nil)
+	_ transport = (*h1.Transport)(nil)
+)
+
+// clientBufferSize is the read and write buffer of net/http's
 // connections. The protocol's requests and most replies fit in 1 KiB;
 // net/http's default of 4 KiB each way would be most of a simulated
 // client's memory. A longer reply is read in more pieces, nothing else
-// changes on the wire.
+// changes on the wire. (The lean transport holds no buffer while a
+// connection is idle and pools them.)
 const clientBufferSize = 1 << 10
 
 // newTransport returns the transport of a client (ConnPerClient) or of the
-// fleet, for conns connections per host. With tls (some URL is https) it
-// negotiates HTTP/2 as http.DefaultTransport does; a plain http fleet
-// skips setting HTTP/2 up, which would cost each client's transport about
-// 700 bytes for nothing.
-func newTransport(conns int, tls bool) *http.Transport {
+// fleet, of kind (Config.Transport), dialling with d (and taking the lean
+// transport's buffers from bufs, shared by the fleet): it keeps up to idle
+// connections per host (at least 2), opens at most maxConns per host (0:
+// no limit), and keeps at most maxIdle idle over all hosts (0: no limit).
+// tlsConf is set when some URL is https: the lean transports share it
+// (and its session cache); net/http's then negotiates HTTP/2.
+func newTransport(kind string, d *net.Dialer, tlsConf *tls.Config, bufs *h1.Buffers, idle, maxConns, maxIdle int) transport {
+	if kind == TransportNetHTTP {
+		t := newHTTPTransport(d, idle, tlsConf != nil)
+		t.MaxConnsPerHost, t.MaxIdleConns = maxConns, maxIdle
+		return t
+	}
+	return &h1.Transport{
+		DialContext:         d.DialContext,
+		TLSClientConfig:     tlsConf,
+		Buffers:             bufs,
+		MaxConnsPerHost:     maxConns,
+		MaxIdleConnsPerHost: max(idle, 2),
+		MaxIdleConns:        maxIdle,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
+// newHTTPTransport returns a net/http transport for idle connections per
+// host. With tls (some URL is https) it negotiates HTTP/2 as
+// http.DefaultTransport does; a plain http fleet skips setting HTTP/2 up,
+// which would cost each client's transport about 700 bytes for nothing.
+func newHTTPTransport(d *net.Dialer, idle int, tls bool) *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     tls,
-		MaxIdleConnsPerHost:   max(conns, 2),
+		MaxIdleConnsPerHost:   max(idle, 2),
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -385,6 +437,7 @@ func (e *engine) runConfig() RunConfig {
 		Rate:          e.cfg.Rate,
 		Timeout:       Duration(e.cfg.Timeout),
 		ConnPerClient: e.cfg.ConnPerClient,
+		Transport:     e.transportName(),
 		DurableOutbox: e.cfg.OutboxDir != "",
 		Naive:         e.cfg.Naive,
 		Shard:         e.cfg.Shard.String(),

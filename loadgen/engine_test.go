@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -324,6 +325,7 @@ func TestCheckConfig(t *testing.T) {
 		{"negative timeout", Config{Timeout: -time.Second}, "Timeout", "Timeout -1s is negative"},
 		{"negative drain timeout", Config{DrainTimeout: -time.Second}, "DrainTimeout", "DrainTimeout -1s is negative"},
 		{"instances", Config{Instances: 65}, "Instances", "Instances 65: need 1 to 64"},
+		{"transport", Config{Transport: "h2"}, "Transport", `Transport "h2": want "lean" or "net/http"`},
 		{"shard", Config{Shard: Shard{Index: 3, Count: 2}}, "Shard", "Shard 3/2"},
 		{"url scheme", Config{URLs: []string{"ftp://x"}}, "URLs", `URLs "ftp://x" is not an http(s) URL`},
 		{"backup url scheme", Config{URLs: ext, BackupURLs: []string{"b"}}, "BackupURLs", `BackupURLs "b" is not`},
@@ -392,6 +394,41 @@ func TestRunStopsWhenCanceled(t *testing.T) {
 	}
 	if r == nil || r.Config.Clients != 5 {
 		t.Fatalf("no report after cancel: %+v", r)
+	}
+}
+
+// TestRunTransports runs a short load on the embedded cluster over
+// loopback with each transport, a shared pool and a pool per client: no
+// call fails, every invitation is delivered, and the report says which
+// transport ran. (The figures of a run are not asserted: real time.)
+func TestRunTransports(t *testing.T) {
+	for _, kind := range []string{TransportLean, TransportNetHTTP} {
+		for _, perClient := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/conn-per-client=%v", kind, perClient), func(t *testing.T) {
+				r, err := Run(t.Context(), Config{Clients: 8, RampUp: 100 * time.Millisecond, Duration: time.Second,
+					PollInterval: 100 * time.Millisecond, InviteRate: 300, DrainTimeout: 5 * time.Second,
+					Transport: kind, ConnPerClient: perClient, Seed: 5})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Config.Transport != kind || r.Config.ConnPerClient != perClient {
+					t.Errorf("report says transport %q, conn per client %v", r.Config.Transport, r.Config.ConnPerClient)
+				}
+				if polls := r.Commands["getmessages"]; polls == nil || polls.Requests < 8 || r.Errors != 0 {
+					t.Errorf("polls %+v, %d errors %v", polls, r.Errors, r.ByClass)
+				}
+				if d := r.Delivery; d == nil || d.Accepted == 0 || d.Received != d.Accepted {
+					t.Errorf("delivery %+v, want every accepted invitation received", d)
+				}
+				var text strings.Builder
+				if err := TextReporter(r)(&text); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(text.String(), "over the "+kind+" transport") {
+					t.Errorf("the text report does not name the transport:\n%s", text.String())
+				}
+			})
+		}
 	}
 }
 

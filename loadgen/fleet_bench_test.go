@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -134,13 +135,14 @@ func openFiles() int {
 }
 
 // benchClients returns n logged-in clients with a registered device, each
-// with its own connection pool, and closes them at the end of b.
-func benchClients(b *testing.B, urls []string, n int) []*client.Client {
+// with its own connection pool of the transport kind, and closes them at
+// the end of b.
+func benchClients(b *testing.B, urls []string, n int, kind string) []*client.Client {
 	b.Helper()
 	ctx := b.Context()
 	cs := make([]*client.Client, n)
 	for i := range cs {
-		tr := newTransport(2, false)
+		tr := newTransport(kind, &net.Dialer{}, nil, nil, 2, 0, 0)
 		c, err := client.New(client.Config{
 			URLs:       urls,
 			Username:   "user" + strconv.Itoa(i),
@@ -220,12 +222,12 @@ type bareClient struct {
 }
 
 // newBareClients logs n users in and registers a device each, with bare
-// requests, each client on its own transport.
-func newBareClients(b *testing.B, url string, n int) []*bareClient {
+// requests, each client on its own transport of the kind.
+func newBareClients(b *testing.B, url string, n int, kind string) []*bareClient {
 	b.Helper()
 	cs := make([]*bareClient, n)
 	for i := range cs {
-		tr := newTransport(2, false)
+		tr := newTransport(kind, &net.Dialer{}, nil, nil, 2, 0, 0)
 		b.Cleanup(tr.CloseIdleConnections)
 		c := &bareClient{hc: &http.Client{Transport: tr}, url: url}
 		rep, err := c.call(b.Context(), &wire.Request{Command: wire.CmdLoginUser, Fields: []wire.Field{
@@ -290,31 +292,39 @@ func bareCalls(cs []*bareClient) func(context.Context, int) error {
 
 // BenchmarkSDKRequestCPU measures the CPU time per request of the full SDK
 // (client.Client.GetMessages: checksum, XML encode and decode, retry and
-// endpoint bookkeeping, net/http) in closed loops of 8 clients against
-// regsim on loopback. With regsim=child the server runs in a child process
-// and cpu-µs/req is the client side alone (the benchmark harness included);
-// server-cpu-µs/req is the server's, at 10 ms resolution. With
-// regsim=inproc both run in this process and cpu-µs/req is their sum.
-// regsim=child/bare-nethttp makes the same round trips with net/http alone
-// (encode, POST, read, decode): the floor under the SDK's figure, measured
-// in the same run.
+// endpoint bookkeeping, the HTTP transport) in closed loops of 8 clients
+// against regsim on loopback, through each transport of the load
+// generator (transport=lean, the default, and transport=net-http). With
+// regsim=child the server runs in a child process and cpu-µs/req is the
+// client side alone (the benchmark harness included); server-cpu-µs/req is
+// the server's, at 10 ms resolution. With regsim=inproc both run in this
+// process and cpu-µs/req is their sum. bare=… makes the same round trips
+// with the transport alone (encode, POST, read, decode): the floor under
+// the SDK's figure, measured in the same run.
 // Use a fixed -benchtime such as 20000x: CPU per request is what it
 // reports, wall time per request depends on the other load of the machine.
 func BenchmarkSDKRequestCPU(b *testing.B) {
 	const clients = 8
+	kinds := []struct{ name, kind string }{{"lean", TransportLean}, {"net-http", TransportNetHTTP}}
 	child := startRegsimChild(b, clients, time.Minute)
-	cs := benchClients(b, []string{child.url}, clients)
-	b.Run("regsim=child", func(b *testing.B) { closedLoop(b, clients, sdkCalls(cs), child) })
-	bare := newBareClients(b, child.url, clients)
-	b.Run("regsim=child/bare-nethttp", func(b *testing.B) { closedLoop(b, clients, bareCalls(bare), child) })
+	for _, k := range kinds {
+		cs := benchClients(b, []string{child.url}, clients, k.kind)
+		b.Run("regsim=child/transport="+k.name, func(b *testing.B) { closedLoop(b, clients, sdkCalls(cs), child) })
+	}
+	for _, k := range kinds {
+		bare := newBareClients(b, child.url, clients, k.kind)
+		b.Run("regsim=child/bare="+k.name, func(b *testing.B) { closedLoop(b, clients, bareCalls(bare), child) })
+	}
 
 	cl, err := regsim.Start(regsim.Config{Users: clients}, regsim.StartOptions{ControlAddr: "-"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cl.Close() })
-	inproc := benchClients(b, cl.URLs(), clients)
-	b.Run("regsim=inproc", func(b *testing.B) { closedLoop(b, clients, sdkCalls(inproc), nil) })
+	for _, k := range kinds {
+		inproc := benchClients(b, cl.URLs(), clients, k.kind)
+		b.Run("regsim=inproc/transport="+k.name, func(b *testing.B) { closedLoop(b, clients, sdkCalls(inproc), nil) })
+	}
 }
 
 // BenchmarkFleetMemory runs a fleet of simulated clients (the engine of
@@ -328,7 +338,8 @@ func BenchmarkSDKRequestCPU(b *testing.B) {
 // LOADGEN_FLEET_BENCH=1; LOADGEN_FLEET_CLIENTS sets the fleet (default
 // 10000), LOADGEN_FLEET_SHARED=1 the fleet's shared connection pool (the
 // default of cmd/loadgen) instead of a pool per client,
-// LOADGEN_FLEET_HEAPPROFILE a file for a heap profile and
+// LOADGEN_FLEET_TRANSPORT=net/http net/http's transport instead of the
+// lean one, LOADGEN_FLEET_HEAPPROFILE a file for a heap profile and
 // LOADGEN_FLEET_GOROUTINES one for the goroutine stacks (text), both taken
 // at the measurement. It runs once whatever b.N is: use -benchtime 1x.
 //
@@ -363,6 +374,7 @@ func BenchmarkFleetMemory(b *testing.B) {
 		Duration:      total,
 		PollInterval:  poll,
 		ConnPerClient: os.Getenv("LOADGEN_FLEET_SHARED") == "",
+		Transport:     os.Getenv("LOADGEN_FLEET_TRANSPORT"),
 		Seed:          1,
 		DrainTimeout:  10 * time.Second,
 	}
@@ -373,7 +385,7 @@ func BenchmarkFleetMemory(b *testing.B) {
 	e := newEngine(cfg)
 	e.urls = cfg.URLs
 	if !cfg.ConnPerClient {
-		e.shared = newTransport(clients, false) // what setup, bypassed here, would make
+		e.shared = newTransport(cfg.Transport, e.dial, nil, &e.bufs, clients, 0, 0) // what setup, bypassed here, would make
 	}
 	defer e.shutdown()
 

@@ -142,10 +142,13 @@ type RunConfig struct {
 	Rate                  float64  `json:"rate,omitzero"`            // open model, operations/s; 0 = closed model
 	Timeout               Duration `json:"timeout,omitzero"`         // of one attempt
 	ConnPerClient         bool     `json:"conn_per_client,omitzero"` // each client its own connection pool
-	DurableOutbox         bool     `json:"durable_outbox,omitzero"`  // each client a SQLite outbox (Config.OutboxDir)
-	Naive                 bool     `json:"naive,omitzero"`           // jitter and spread off
-	Outages               []string `json:"outages,omitempty"`        // as ParseOutage reads them
-	OutageWindows         []string `json:"outage_windows,omitempty"` // declared for an external cluster, as ParseWindow reads them
+	// Transport is the clients' HTTP transport (Config.Transport); ""
+	// when they reached an in-memory cluster.
+	Transport     string   `json:"transport,omitempty"`
+	DurableOutbox bool     `json:"durable_outbox,omitzero"`  // each client a SQLite outbox (Config.OutboxDir)
+	Naive         bool     `json:"naive,omitzero"`           // jitter and spread off
+	Outages       []string `json:"outages,omitempty"`        // as ParseOutage reads them
+	OutageWindows []string `json:"outage_windows,omitempty"` // declared for an external cluster, as ParseWindow reads them
 	// The clients' recovery settings as they applied them (the SDK's
 	// defaults included): the spread of their return after an outage, the
 	// cap of their poll backoff, their outbox items per second.

@@ -98,7 +98,7 @@ type sim struct {
 	c     *client.Client
 	ob    offline.Manager
 	seq   atomic.Int64
-	trans *http.Transport // own transport with ConnPerClient
+	trans transport // own transport with ConnPerClient
 	// lastPoll is the start (UnixNano) of the last poll that completed:
 	// an invitation accepted before it and not received is lost.
 	lastPoll atomic.Int64
@@ -187,8 +187,7 @@ func (e *engine) newSim(idx int) (*sim, error) {
 			rt = e.cfg.wrapTransport(rt)
 		}
 	case e.cfg.ConnPerClient:
-		s.trans = newTransport(2, e.tls())
-		s.trans.MaxIdleConns = e.files.idlePerClient
+		s.trans = newTransport(e.cfg.Transport, e.dial, e.tlsConf, &e.bufs, 2, 0, e.files.idlePerClient)
 		rt = s.trans
 	}
 	c, err := client.New(client.Config{

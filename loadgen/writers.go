@@ -89,7 +89,7 @@ func TextReporter(r *Report) Reporter {
 		if len(r.Config.URLs) > 0 {
 			target = strings.Join(r.Config.URLs, ", ")
 		}
-		p("Target\t%s\n", target)
+		p("Target\t%s%s\n", target, transportText(r.Config))
 		if line := settingsLine(r.Config); line != "" {
 			p("Clients\t%s\n", line)
 		}
@@ -221,6 +221,20 @@ func partialLine(r *Report) string {
 		noun = "shards"
 	}
 	return "partial: " + noun + " " + strings.Join(r.MissingShards, ", ") + " missing"
+}
+
+// transportText says which transport the clients used and how they shared
+// it: "  over the lean transport, a connection pool per client"; "" when
+// the report does not say (an in-memory cluster, an older report).
+func transportText(c RunConfig) string {
+	if c.Transport == "" {
+		return ""
+	}
+	pool := "one shared connection pool"
+	if c.ConnPerClient {
+		pool = "a connection pool per client"
+	}
+	return "  over the " + c.Transport + " transport, " + pool
 }
 
 func modelOf(c RunConfig) string {

@@ -54,6 +54,7 @@ func runFlags(fs *pflag.FlagSet) *runOptions {
 	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
 	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
 	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have (default: one shared pool)")
+	fs.StringVar(&cfg.Transport, "transport", loadgen.DefaultTransport, "the clients' HTTP transport: lean (request and reply on the client's goroutine, no goroutine or buffer per idle connection; no proxies) or net/http (to compare, or behind a proxy)")
 	fs.StringVar(&cfg.OutboxDir, "outbox-dir", "", "give each client the durable SQLite outbox of a desktop, in a run directory created here and removed at the end (default: in memory)")
 	fs.StringArrayVar(&o.outages, "outage", nil, "fault window of the embedded cluster: [instances=I,J:]MODE:DUR@AT, MODE one of down, unavailable, hang, reset, dbdown (repeatable)")
 	fs.StringArrayVar(&o.windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION from the run's start, e.g. 20s+15s (repeatable); outages are also detected from the clients' state")
@@ -278,6 +279,7 @@ var configFlags = map[string]string{
 	"UserPrefix":      "user-prefix",
 	"Password":        "password",
 	"ConnPerClient":   "conn-per-client",
+	"Transport":       "transport",
 	"OutboxDir":       "outbox-dir",
 	"Outages":         "outage",
 	"OutageWindows":   "outage-window",

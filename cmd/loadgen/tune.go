@@ -96,6 +96,7 @@ func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
 	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
 	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off in every run (the herd baseline)")
 	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have")
+	fs.StringVar(&cfg.Transport, "transport", loadgen.DefaultTransport, "the clients' HTTP transport: lean or net/http")
 	fs.Float64Var(&cfg.PollJitter, "poll-jitter", client.DefaultPollJitter, "± share of jitter on each poll wait, in (0,1]")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the sweep; each run's seed derives from it (0: random, printed)")
 	if err := fs.Parse(args); err != nil {

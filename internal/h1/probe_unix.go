@@ -1,0 +1,45 @@
+//go:build unix && !linux
+
+package h1
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// prober checks, without blocking, whether an idle connection was closed
+// by its server: one non-blocking MSG_PEEK recv on the socket.
+type prober struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	buf [1]byte
+	n   int
+	err error
+}
+
+// alive reports whether c's socket is open with nothing to read: an idle
+// connection the server closed reads EOF (or a reset), and one with bytes
+// waiting holds something no request asked for.
+func (c *conn) alive() bool {
+	p := &c.probe
+	if p.fn == nil {
+		sc, ok := c.raw.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return true
+		}
+		p.rc = rc
+		p.fn = func(fd uintptr) bool {
+			p.n, _, p.err = unix.Recvfrom(int(fd), p.buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			return true
+		}
+	}
+	if err := p.rc.Read(p.fn); err != nil {
+		return false
+	}
+	return p.err == unix.EAGAIN || p.err == unix.EWOULDBLOCK
+}
