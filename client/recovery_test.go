@@ -112,7 +112,7 @@ func TestRecoveryOfAFleet(t *testing.T) {
 				t.Fatalf("client %d is %v 36 s into the outage", i, l)
 			}
 		}
-		time.Sleep(down.Add(time.Minute).Sub(time.Now()))
+		time.Sleep(time.Until(down.Add(time.Minute)))
 		secondHalf := float64(log.pollsIn(down.Add(30*time.Second), time.Now())) / 30
 		for i := range cl.Len() {
 			cl.Instance(i).SetFault(regsim.Fault{})
@@ -136,7 +136,7 @@ func TestRecoveryOfAFleet(t *testing.T) {
 				t.Errorf("client %d still %v 40 s after a 60 s outage", i, l)
 			}
 		}
-		time.Sleep(back.Add(spread + 2*time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(back.Add(spread + 2*time.Second)))
 		for i, c := range cs {
 			if n, _ := c.Outbox().Len(ctx); n != 0 {
 				t.Errorf("client %d still holds %d queued invitations %s after the recovery (spread %s)", i, n, time.Since(back), spread)
