@@ -492,9 +492,11 @@ type Client struct {
 	closeIdle func()
 	pool      *pool
 	state     *stateHolder
-	// lastUnreachable is when a call last failed on every endpoint (Unix
-	// nanoseconds): the recovery spread counts from after it.
-	lastUnreachable atomic.Int64
+	// lastUnreachable is when a call last failed on every endpoint (nil
+	// before the first), with its monotonic reading: the recovery spread
+	// counts from after it, and a step of the wall clock must not move
+	// the drain.
+	lastUnreachable atomic.Pointer[time.Time]
 	budget          *retryBudget
 
 	outbox    offline.Outbox

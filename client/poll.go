@@ -360,7 +360,7 @@ func (d *drainer) kick() { d.want(time.Time{}) }
 // starts at once.
 func (d *drainer) recovered(lastFailed time.Time) {
 	from := time.Now()
-	if lastFailed.UnixNano() > 0 && lastFailed.Before(from) {
+	if !lastFailed.IsZero() && lastFailed.Before(from) {
 		from = lastFailed
 	}
 	d.want(from.Add(d.c.spread()))
