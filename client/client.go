@@ -30,9 +30,10 @@ const (
 	// DefaultPollJitter spreads each poll wait by ±20%.
 	DefaultPollJitter = 0.2
 	// DefaultPollMaxInterval caps the failure backoff of the poll loop.
-	// While Red the poll is the recovery probe, so the cap is also how
-	// long the status light may stay red after the server is back: two
-	// minutes, as gRPC caps its reconnection backoff. The wait grows with
+	// While Red the poll is the recovery probe, so the cap is also about
+	// how long the status light may stay red after the server is back:
+	// two minutes, as gRPC caps its reconnection backoff, plus the poll's
+	// jitter (up to PollJitter more: 2m24s by default). The wait grows with
 	// the outage (half its length so far), so that cap is reached only
 	// after four minutes of outage.
 	DefaultPollMaxInterval = 2 * time.Minute
