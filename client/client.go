@@ -30,9 +30,10 @@ const (
 	// DefaultPollJitter spreads each poll wait by ±20%.
 	DefaultPollJitter = 0.2
 	// DefaultPollMaxInterval caps the failure backoff of the poll loop.
-	// While Red the poll is the recovery probe, so the cap is also how
-	// long the status light may stay red after the server is back: two
-	// minutes, as gRPC caps its reconnection backoff. The wait grows with
+	// While Red the poll is the recovery probe, so the cap is also about
+	// how long the status light may stay red after the server is back:
+	// two minutes, as gRPC caps its reconnection backoff, plus the poll's
+	// jitter (up to PollJitter more: 2m24s by default). The wait grows with
 	// the outage (half its length so far), so that cap is reached only
 	// after four minutes of outage.
 	DefaultPollMaxInterval = 2 * time.Minute
@@ -492,9 +493,11 @@ type Client struct {
 	closeIdle func()
 	pool      *pool
 	state     *stateHolder
-	// lastUnreachable is when a call last failed on every endpoint (Unix
-	// nanoseconds): the recovery spread counts from after it.
-	lastUnreachable atomic.Int64
+	// lastUnreachable is when a call last failed on every endpoint (nil
+	// before the first), with its monotonic reading: the recovery spread
+	// counts from after it, and a step of the wall clock must not move
+	// the drain.
+	lastUnreachable atomic.Pointer[time.Time]
 	budget          *retryBudget
 
 	outbox    offline.Outbox

@@ -10,11 +10,15 @@
 // health). When the ejection ends, the endpoint is probed off the users'
 // path (GET /healthz) while another endpoint serves; no user's call is its
 // trial. After an outage of every endpoint (Red), the first that answers
-// turns the state Green and the others return to rotation on probation,
-// without a probe: they most likely came back with it, and one probe per
-// client and endpoint would be a herd of its own as a whole fleet
-// recovers; one failure ejects such an endpoint again, and the call fails
-// over. Config.BackupURLs serve only while no primary is healthy. When
+// turns the state Green and the others ejected during the outage return
+// to rotation on probation, without a probe: they most likely came back
+// with it, and one probe per client and endpoint would be a herd of its
+// own as a whole fleet recovers; one failure ejects such an endpoint
+// again, and the call fails over (a black hole costs one call HedgeDelay).
+// Not readmitted: an endpoint that failed in the call, or whose health
+// check failed in the Probe, that found the server again; one held by a
+// Retry-After; one ejected before the outage began (dead while others
+// served), which waits for its probe. Config.BackupURLs serve only while no primary is healthy. When
 // every endpoint is ejected, calls still try them, primaries first (panic
 // mode). Retries go through go-retryablehttp to the next endpoint, with
 // full-jitter backoff, Retry-After honoured (capped at MaxRetryAfter), a
@@ -35,8 +39,9 @@
 // Problem. Probe checks now, ignoring every backoff (call it when the
 // network changed). While Red (and the poll loop runs as the recovery
 // probe), online-only operations fail at once with ErrOffline. The probe
-// waits half as long as the outage has lasted, at least PollInterval and
-// at most PollMaxInterval, jittered like a poll: the light turns green
+// waits half as long as the outage has lasted, at least the poll interval
+// (the server's <pollinterval> a floor) and at most PollMaxInterval, then
+// jittered like a poll (so up to PollJitter above that cap): the light turns green
 // within about half the outage's length, and a fleet's probes come at its
 // steady poll rate, not as a burst when the server returns.
 //

@@ -51,6 +51,7 @@ type endpoint struct {
 	level        int       // doublings of the next ejection
 	healthySince time.Time // when it last became healthy
 	holdUntil    time.Time // Retry-After: no request before this
+	ejectedAt    time.Time // when it last left rotation
 	gen          uint64    // invalidates stale ejection timers
 	timer        *time.Timer
 	probeDue     time.Time // when timer is due to probe

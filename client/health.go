@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,34 +66,39 @@ func (p *pool) healthyLocked(e *endpoint) bool {
 }
 
 // readmitOnProbation puts back in rotation, after an outage of every
-// endpoint, those ejected during it and not held by a Retry-After, one
-// failure from their next ejection. When Red turns Green through one
-// endpoint, the others most likely came back with it: probing each
-// would send the server one health check per client and endpoint as the
-// whole fleet recovers (a herd of its own, as large as the polls), where
-// the next calls tell as much. Like Envoy's outlier detection, an ejected
-// endpoint returns without a probe; unlike it, one failure, which the
-// call survives by failing over, ejects it again for longer.
-func (p *pool) readmitOnProbation() {
+// endpoint that began at from, those ejected during it and not held by a
+// Retry-After, one failure from their next ejection, except those in
+// failed (they failed in the call or probe that found the server again:
+// no guess about them is needed). It returns how many it readmitted. When
+// Red turns Green through one endpoint, the others most likely came back
+// with it: probing each would send the server one health check per client
+// and endpoint as the whole fleet recovers (a herd of its own, as large as
+// the polls), where the next calls tell as much. Like Envoy's outlier
+// detection, an ejected endpoint returns without a probe; unlike it, one
+// failure, which the call survives by failing over, ejects it again for
+// longer. An endpoint ejected before the outage (dead while others
+// served) stays out until its probe finds it healthy: it did not go down
+// with the others, and readmitting it would make a user's call its trial
+// after every outage. The caller holds the state's lock (the order is the
+// state's lock, then p.mu), so that only the transition from Red
+// readmits.
+func (p *pool) readmitOnProbation(from time.Time, failed uint64) int {
 	now := time.Now()
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
-		p.mu.Unlock()
-		return
+		return 0
 	}
 	n := 0
 	for _, e := range p.all {
-		if e.state.Load() != epEjected || now.Before(e.holdUntil) {
+		if e.state.Load() != epEjected || failed&e.bit != 0 || now.Before(e.holdUntil) || e.ejectedAt.Before(from) {
 			continue
 		}
 		p.healthyLocked(e)
 		e.fails.Store(int32(max(p.c.cfg.FailureThreshold-1, 0)))
 		n++
 	}
-	p.mu.Unlock()
-	if n > 0 {
-		p.c.log.Info("endpoints back in rotation on probation after an outage", "endpoints", n)
-	}
+	return n
 }
 
 // failure records a transient failure of an attempt on e. retryAfter > 0
@@ -167,6 +173,9 @@ func (p *pool) ejectionTime(level int) time.Duration {
 // armLocked takes e out of rotation for d, then probes it. Caller holds
 // p.mu.
 func (p *pool) armLocked(e *endpoint, d time.Duration) {
+	if e.state.Load() == epHealthy {
+		e.ejectedAt = time.Now()
+	}
 	e.state.Store(epEjected)
 	e.ejections.Add(1)
 	e.gen++
@@ -299,6 +308,10 @@ func (c *Client) Probe(ctx context.Context) error {
 	all := c.pool.all
 	results := make(chan result, len(all)) // never blocks a probe
 	started := 0
+	start := time.Now()
+	// failed holds the endpoints whose health check failed: the one that
+	// answers first does not readmit them on probation after Red.
+	var failed atomic.Uint64
 	for _, e := range all {
 		if !c.track() {
 			break
@@ -309,7 +322,13 @@ func (c *Client) Probe(ctx context.Context) error {
 			err := c.probeEndpoint(c.ctx, e, c.cfg.AttemptTimeout, time.Time{})
 			if err == nil {
 				c.pool.success(e)
-				c.reached()
+				c.reachedExcept(failed.Load())
+			} else if c.ctx.Err() == nil {
+				failed.Or(e.bit)
+				// A failed health check is a failure of the endpoint:
+				// one readmitted on probation meanwhile (its check
+				// outlasted another's ok) leaves rotation again.
+				c.pool.failure(e, 0, true)
 			}
 			results <- result{e, err}
 		}()
@@ -335,6 +354,6 @@ func (c *Client) Probe(ctx context.Context) error {
 		return ErrClosed
 	}
 	err := &CallError{Command: "healthz", Attempts: started, Endpoints: names, Err: errors.Join(causes...)}
-	c.unreachable(err)
+	c.unreachable(err, start)
 	return err
 }

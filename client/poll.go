@@ -22,9 +22,10 @@ type Handler func(ctx context.Context, m Message)
 // acked. The wait between polls is max(PollInterval, the server's
 // <pollinterval>) with ±PollJitter; the first poll comes after a random
 // delay in [0, PollInterval). After a failed poll the wait is half the time
-// the polls have been failing, at least PollInterval and at most
-// PollMaxInterval, with ±PollJitter (a Retry-After is a floor); while Red
-// the polls are the recovery probe. When Red turns Green through another call, the next poll
+// the polls have been failing, at least the poll interval (the server's
+// <pollinterval> a floor) and at most PollMaxInterval, then jittered as a
+// poll wait is (a Retry-After is a floor); while Red the polls are the
+// recovery probe. When Red turns Green through another call, the next poll
 // comes after a random delay within RecoverySpread.
 //
 // Between polls the loop holds a timer, not a goroutine: each poll runs on
@@ -296,8 +297,9 @@ func (c *Client) jitter(d, server time.Duration) time.Duration {
 // failureWait is the wait after a failed poll, the first of the run of
 // failed polls having ended failing ago: half of failing, at least the
 // poll interval (PollInterval, the last <pollinterval> the server asked
-// for as a floor) and at most PollMaxInterval, jittered as a poll wait
-// is, never below the server's Retry-After.
+// for as a floor) and at most PollMaxInterval (or that <pollinterval>
+// when longer), then jittered as a poll wait is (so up to PollJitter
+// above the cap), never below the server's Retry-After.
 //
 // While Red the poll is the recovery probe, so this wait is how late the
 // light may turn green after the server is back. It grows with the outage
@@ -360,7 +362,7 @@ func (d *drainer) kick() { d.want(time.Time{}) }
 // starts at once.
 func (d *drainer) recovered(lastFailed time.Time) {
 	from := time.Now()
-	if lastFailed.UnixNano() > 0 && lastFailed.Before(from) {
+	if !lastFailed.IsZero() && lastFailed.Before(from) {
 		from = lastFailed
 	}
 	d.want(from.Add(d.c.spread()))

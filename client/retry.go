@@ -138,7 +138,8 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	e := c.pool.pick(0, false)
 	cs.cur = e
 	c.stats.calls.Add(1)
-	c.budget.call(time.Now())
+	start := time.Now()
+	c.budget.call(start)
 
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://placeholder.invalid/", nil)
 	if err != nil {
@@ -174,10 +175,10 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	}
 	switch {
 	case cs.reply != nil:
-		c.reached()
+		c.reachedExcept(cs.failed)
 		return cs.reply, cs, nil
 	case cs.perm != nil:
-		c.reached()
+		c.reachedExcept(cs.failed)
 		return nil, cs, cs.perm
 	case c.closed():
 		return nil, cs, ErrClosed
@@ -192,9 +193,9 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	switch {
 	case cs.answered:
 		// A server that says "slow down" is reachable.
-		c.reached()
+		c.reachedExcept(cs.failed)
 	case cs.failed != 0 && (cs.failed|c.pool.snap.Load().ejected) == c.pool.mask:
-		c.unreachable(err)
+		c.unreachable(err, start)
 	}
 	return nil, cs, err
 }

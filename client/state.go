@@ -104,8 +104,11 @@ type stateHolder struct {
 	healthy atomic.Int32 // mirror of info.Healthy
 	problem atomic.Int32 // mirror of info.Problem
 
-	mu      sync.Mutex
-	info    StateInfo
+	mu   sync.Mutex
+	info StateInfo
+	// redFrom is when the call that turned the state Red began: the
+	// outage began no later.
+	redFrom time.Time
 	changed chan struct{} // closed and replaced on every change
 	subs    map[*subscriber]struct{}
 	closed  bool
@@ -213,27 +216,51 @@ func (c *Client) refreshState() {
 	})
 }
 
+// testHookReachedRed, when set (by tests), runs in reached after it saw
+// the level Red, before the state's lock.
+var testHookReachedRed func()
+
 // reached records a call that reached an instance: Green.
-func (c *Client) reached() {
+func (c *Client) reached() { c.reachedExcept(0) }
+
+// reachedExcept records a call that reached an instance, the endpoints in
+// failed having failed in it: Green. When it turns Red to Green, the
+// endpoints ejected during the outage, except those in failed, return to
+// rotation on probation.
+func (c *Client) reachedExcept(failed uint64) {
 	s := c.pool.snap.Load()
 	h := c.state
 	if State(h.level.Load()) == Green && Tier(h.tier.Load()) == s.serving && int(h.healthy.Load()) == s.healthy {
 		return
 	}
-	if State(h.level.Load()) == Red {
-		c.pool.readmitOnProbation()
+	if State(h.level.Load()) == Red && testHookReachedRed != nil {
+		testHookReachedRed()
 	}
+	readmitted := 0
 	old, cur := c.state.update(func(i *StateInfo) {
+		if i.Level == Red {
+			// Under the state's lock: only the call that turns Red to
+			// Green readmits, not every one that saw Red (another would
+			// readmit an endpoint that failed again meanwhile).
+			readmitted = c.pool.readmitOnProbation(h.redFrom, failed)
+		}
 		s = c.pool.snap.Load() // under the state's lock: the newest wins
 		i.Level = Green
 		i.Healthy = s.healthy
 		i.Tier = s.serving
 	})
+	if readmitted > 0 {
+		c.log.Info("endpoints back in rotation on probation after an outage", "endpoints", readmitted)
+	}
 	if old != Green && cur == Green {
 		c.log.Info("registration server reachable", "state", cur, "was", old, "tier", s.serving)
 		switch old {
 		case Red:
-			c.drainer.recovered(time.Unix(0, c.lastUnreachable.Load()))
+			var last time.Time
+			if p := c.lastUnreachable.Load(); p != nil {
+				last = *p
+			}
+			c.drainer.recovered(last)
 			if l := c.poll.Load(); l != nil {
 				l.wake()
 			}
@@ -245,10 +272,16 @@ func (c *Client) reached() {
 	}
 }
 
-// unreachable records a call that failed on every endpoint: Red.
-func (c *Client) unreachable(err error) {
-	c.lastUnreachable.Store(time.Now().UnixNano())
-	old, cur := c.state.update(func(i *StateInfo) {
+// unreachable records a call, begun at start, that failed on every
+// endpoint: Red.
+func (c *Client) unreachable(err error, start time.Time) {
+	now := time.Now() // with its monotonic reading: the drain's start counts from it
+	c.lastUnreachable.Store(&now)
+	h := c.state
+	old, cur := h.update(func(i *StateInfo) {
+		if i.Level != Red {
+			h.redFrom = start
+		}
 		s := c.pool.snap.Load()
 		i.Level = Red
 		i.Healthy = s.healthy
