@@ -18,6 +18,7 @@ import (
 // report.
 type outputs struct {
 	out, hgrm, html string
+	cpuProfile      string // run only: --cpuprofile
 	thresholds      []string
 	checks          []loadgen.Threshold
 }
@@ -51,7 +52,7 @@ func (o *outputs) parse(names []string) error {
 	if err := loadgen.CheckNames(names, o.checks...); err != nil {
 		return usageError{fmt.Errorf("--threshold: %w", err)}
 	}
-	return checkOutputs(o.files(nil))
+	return checkOutputs(append(o.files(nil), outputFile{flag: "cpuprofile", path: o.cpuProfile}))
 }
 
 // checkOutputs checks, before anything runs, that each output file named

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -65,6 +66,7 @@ func runFlags(fs *pflag.FlagSet) *runOptions {
 	fs.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a live line on a terminal, else a plain line every 10 s), on (the live line), plain, off")
 	fs.BoolVar(&o.verbose, "verbose", false, "log the run's events to stderr")
 	o.out.flags(fs, true)
+	fs.StringVar(&o.out.cpuProfile, "cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	return o
 }
 
@@ -186,7 +188,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	stopped := context.AfterFunc(ctx, func() { signal.Reset(os.Interrupt, syscall.SIGTERM) })
 	defer stopped()
 
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
 	r, err := loadgen.Run(runCtx, cfg)
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	p.done()
 	if errors.Is(err, loadgen.ErrNoClientStarted) && r != nil {
 		// The report says why; the run measured nothing of the service.
@@ -202,6 +211,30 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return o.write(r, stdout)
+}
+
+// startCPUProfile starts a CPU profile written to path (--cpuprofile) and
+// returns the function that stops it and closes the file; with no path,
+// a no-op.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // Progress displays (--progress).
