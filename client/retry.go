@@ -58,6 +58,11 @@ type call struct {
 	query string // checksum query, or ""
 	body  []byte // encoded request
 	hc    http.Client
+	// Allocated with the call rather than one by one per call: the
+	// go-retryablehttp client and request, and the header values.
+	rc   retryablehttp.Client
+	rreq retryablehttp.Request
+	hdr  [2]string // Content-Type, User-Agent
 
 	attempts int
 	tried    uint64 // endpoints attempted
@@ -141,25 +146,29 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 	start := time.Now()
 	c.budget.call(start)
 
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://placeholder.invalid/", nil)
-	if err != nil {
-		return nil, cs, err
-	}
+	// What http.NewRequestWithContext makes, without parsing a URL that
+	// target replaces at once. The header values are the call's (Header
+	// methods replace a value slice, never write into it).
+	cs.hdr = [2]string{wire.ContentType, userAgent}
+	hreq := (&http.Request{
+		Method:     http.MethodPost,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{"Content-Type": cs.hdr[0:1:1], "User-Agent": cs.hdr[1:2:2]},
+	}).WithContext(ctx)
 	cs.target(hreq, e)
-	hreq.Header.Set("Content-Type", wire.ContentType)
-	hreq.Header.Set("User-Agent", userAgent)
-	// hreq has no body yet, so go-retryablehttp does not manage one: the
-	// body is set here and replayed by prepareRetry (and by net/http
-	// through GetBody), which costs fewer allocations than SetBody.
-	rreq, err := retryablehttp.FromRequest(hreq)
-	if err != nil {
-		return nil, cs, err
-	}
+	// The request goes to go-retryablehttp without a body of its own
+	// (what FromRequest makes of a request with a nil Body), so that it
+	// manages none: the body is set here and replayed by prepareRetry
+	// (and by net/http through GetBody), which costs fewer allocations
+	// than SetBody.
+	cs.rreq.Request = hreq
 	cs.body = body
 	hreq.ContentLength = int64(len(body))
 	hreq.GetBody = cs.getBody
 	hreq.Body, _ = cs.getBody()
-	rc := &retryablehttp.Client{
+	cs.rc = retryablehttp.Client{
 		HTTPClient:   &cs.hc,
 		RetryWaitMin: c.cfg.RetryWaitMin,
 		RetryWaitMax: c.cfg.RetryWaitMax,
@@ -169,7 +178,7 @@ func (c *Client) send(ctx context.Context, req *wire.Request) (*wire.Reply, *cal
 		PrepareRetry: cs.prepareRetry,
 		ErrorHandler: cs.errorHandler,
 	}
-	resp, err := rc.Do(rreq)
+	resp, err := cs.rc.Do(&cs.rreq)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
