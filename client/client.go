@@ -512,6 +512,10 @@ type Client struct {
 	creds    atomic.Pointer[credentials]
 	loginSem chan struct{} // capacity 1: one login at a time, waited on with the caller's ctx
 
+	// testHookReachedRed, set by this package's tests while no call runs,
+	// runs in reached after it saw the level Red, before the state's lock.
+	testHookReachedRed func()
+
 	drainer drainer                  // runs the outbox drains
 	poll    atomic.Pointer[pollLoop] // the running poll loop, nil when none runs
 	// serverPoll is the <pollinterval> of the last poll's reply.

@@ -222,7 +222,7 @@ func TestConcurrentReachedReadmitsOnce(t *testing.T) {
 		release := make(chan struct{})
 		first := true
 		var mu sync.Mutex
-		testHookReachedRed = func() {
+		c.testHookReachedRed = func() {
 			mu.Lock()
 			wait := first
 			first = false
@@ -231,7 +231,6 @@ func TestConcurrentReachedReadmitsOnce(t *testing.T) {
 				<-release
 			}
 		}
-		defer func() { testHookReachedRed = nil }()
 		done := make(chan struct{})
 		go func() { c.reached(); close(done) }() // saw Red, waits in the hook
 		synctest.Wait()

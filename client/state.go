@@ -216,10 +216,6 @@ func (c *Client) refreshState() {
 	})
 }
 
-// testHookReachedRed, when set (by tests), runs in reached after it saw
-// the level Red, before the state's lock.
-var testHookReachedRed func()
-
 // reached records a call that reached an instance: Green.
 func (c *Client) reached() { c.reachedExcept(0) }
 
@@ -233,8 +229,8 @@ func (c *Client) reachedExcept(failed uint64) {
 	if State(h.level.Load()) == Green && Tier(h.tier.Load()) == s.serving && int(h.healthy.Load()) == s.healthy {
 		return
 	}
-	if State(h.level.Load()) == Red && testHookReachedRed != nil {
-		testHookReachedRed()
+	if State(h.level.Load()) == Red && c.testHookReachedRed != nil {
+		c.testHookReachedRed()
 	}
 	readmitted := 0
 	old, cur := c.state.update(func(i *StateInfo) {
