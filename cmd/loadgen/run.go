@@ -24,8 +24,7 @@ import (
 type runOptions struct {
 	cfg      loadgen.Config
 	out      outputs
-	outages  []string
-	windows  []string
+	scenario *scenarioFlags
 	shard    string
 	slowDown string
 	verbose  bool
@@ -36,33 +35,17 @@ type runOptions struct {
 func runFlags(fs *pflag.FlagSet) *runOptions {
 	o := new(runOptions)
 	cfg := &o.cfg
-	fs.StringArrayVar(&cfg.URLs, "url", nil, "Registration Server base URL (repeatable); none: the embedded simulated cluster")
+	o.scenario = addScenarioFlags(fs, cfg)
 	fs.StringArrayVar(&cfg.BackupURLs, "backup-url", nil, "backup-tier URL (repeatable)")
-	fs.IntVar(&cfg.Instances, "instances", loadgen.DefaultInstances, "instances of the embedded cluster")
-	fs.IntVar(&cfg.Clients, "clients", loadgen.DefaultClients, "simulated clients in the whole fleet (all shards)")
-	fs.DurationVar(&cfg.RampUp, "ramp-up", loadgen.DefaultRampUp, "start the clients evenly over this time")
-	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "length of the run, ramp-up included")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", loadgen.DefaultPollInterval, "the clients' poll interval (the server's <pollinterval> is a floor)")
-	fs.Float64Var(&cfg.PollJitter, "poll-jitter", client.DefaultPollJitter, "± share of jitter on each poll wait, in [0,1]")
-	fs.Float64Var(&cfg.InviteRate, "invite-rate", loadgen.DefaultInviteRate, "invitations per client per minute (closed model)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open model: total invitations per second, measured from intended send times (0 = off)")
-	fs.DurationVar(&cfg.Timeout, "timeout", client.DefaultAttemptTimeout, "per-attempt timeout of the clients")
 	fs.DurationVar(&cfg.RecoverySpread, "recovery-spread", client.DefaultRecoverySpread, "window within which a client that finds the server again polls and drains its outbox")
 	fs.DurationVar(&cfg.PollMaxInterval, "poll-max-interval", client.DefaultPollMaxInterval, "cap of the poll loop's backoff while the server is unreachable (at least --poll-interval)")
 	fs.Float64Var(&cfg.DrainRate, "drain-rate", client.DefaultDrainRate, "outbox items a client sends per second at most")
 	fs.StringVar(&o.slowDown, "slowdown", "", "embedded cluster: after each outage ask for polls INTERVAL apart for DURATION (INTERVAL:DURATION, e.g. 60s:2m)")
-	fs.StringVar(&cfg.Salt, "salt", "", "API checksum salt")
-	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
-	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
-	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have (default: one shared pool)")
-	fs.StringVar(&cfg.Transport, "transport", loadgen.DefaultTransport, "the clients' HTTP transport: lean (request and reply on the client's goroutine, no goroutine or buffer per idle connection; no proxies) or net/http (to compare, or behind a proxy)")
 	fs.StringVar(&cfg.OutboxDir, "outbox-dir", "", "give each client the durable SQLite outbox of a desktop, in a run directory created here and removed at the end (default: in memory)")
-	fs.StringArrayVar(&o.outages, "outage", nil, "fault window of the embedded cluster: [instances=I,J:]MODE:DUR@AT, MODE one of down, unavailable, hang, reset, dbdown (repeatable)")
-	fs.StringArrayVar(&o.windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION from the run's start, e.g. 20s+15s (repeatable); outages are also detected from the clients' state")
-	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off, to show the herd they prevent")
 	fs.StringVar(&o.shard, "shard", "", "run shard i/n of the fleet (clients with index % n == i)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the run's random choices (0: random)")
-	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", loadgen.DefaultDrainTimeout, "bound of the end phase that waits for queued invitations to arrive (left to its default: at least one effective poll interval)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a live line on a terminal, else a plain line every 10 s), on (the live line), plain, off")
 	fs.BoolVar(&o.verbose, "verbose", false, "log the run's events to stderr")
 	o.out.flags(fs, true)
@@ -81,6 +64,9 @@ func configure(args []string, stdout, stderr io.Writer) (cfg loadgen.Config, o o
 	if err := parse(fs, "run", args, stdout); err != nil {
 		return cfg, o, nil, err
 	}
+	if err := opt.scenario.apply(fs); err != nil { // on opt.cfg
+		return cfg, o, nil, err
+	}
 	cfg, o = opt.cfg, opt.out
 	// Zero means "the default" in loadgen.Config; on the command line it is
 	// a mistake for these.
@@ -90,45 +76,13 @@ func configure(args []string, stdout, stderr io.Writer) (cfg loadgen.Config, o o
 	if fs.Changed("drain-rate") && cfg.DrainRate == 0 {
 		return cfg, o, nil, usageError{errors.New("--drain-rate 0 would never deliver the outbox: give items per second, e.g. 5")}
 	}
-	for _, name := range []string{"clients", "duration", "poll-interval", "timeout", "instances", "poll-max-interval"} {
+	for _, name := range []string{"poll-interval", "poll-max-interval"} {
 		if fs.Changed(name) && isZero(fs.Lookup(name).Value.String()) {
 			return cfg, o, nil, usageError{fmt.Errorf("--%s must be positive", name)}
 		}
 	}
-	// In loadgen.Config zero means "the default"; on the command line an
-	// explicit zero means none.
-	if fs.Changed("invite-rate") && cfg.InviteRate == 0 {
-		cfg.InviteRate = -1
-	}
-	if fs.Changed("ramp-up") && cfg.RampUp == 0 {
-		cfg.RampUp = time.Nanosecond // every client at once
-	}
-	switch {
-	case !fs.Changed("drain-timeout"):
-		// The default: stretched to one effective poll interval.
-		cfg.DrainTimeout = 0
-	case cfg.DrainTimeout == 0:
-		cfg.DrainTimeout = time.Nanosecond
-	}
-	if fs.Changed("poll-jitter") && cfg.PollJitter == 0 {
-		return cfg, o, nil, usageError{errors.New("--poll-jitter 0: the SDK has no jitter-free poll loop of its own; use --naive to switch every jitter off")}
-	}
 	if fs.NArg() > 0 {
 		return cfg, o, nil, usageError{fmt.Errorf("unexpected argument %q (flags only; the commands are %s)", fs.Arg(0), commandNames())}
-	}
-	for _, s := range opt.outages {
-		out, err := loadgen.ParseOutage(s)
-		if err != nil {
-			return cfg, o, nil, usageError{fmt.Errorf("--outage: %w", err)}
-		}
-		cfg.Outages = append(cfg.Outages, out)
-	}
-	for _, s := range opt.windows {
-		w, err := loadgen.ParseWindow(s)
-		if err != nil {
-			return cfg, o, nil, usageError{fmt.Errorf("--outage-window: %w", err)}
-		}
-		cfg.OutageWindows = append(cfg.OutageWindows, w)
 	}
 	if opt.slowDown != "" {
 		sd, err := loadgen.ParseSlowDown(opt.slowDown)

@@ -55,8 +55,6 @@ func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
 	var (
 		f        tuneFlags
 		cfg      = &f.tc.Base
-		outages  []string
-		windows  []string
 		slowDown []string
 		goals    []string
 	)
@@ -80,24 +78,8 @@ func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
 	fs.StringVar(&f.out, "out", "", "write the JSON tune report (every run's figures and the summaries) to this file")
 	fs.StringVar(&f.html, "html", "", "write the HTML page with the trade-off chart to this file")
 	// The scenario.
-	fs.StringArrayVar(&cfg.URLs, "url", nil, "Registration Server base URL (repeatable); none: the embedded simulated cluster")
-	fs.IntVar(&cfg.Instances, "instances", loadgen.DefaultInstances, "instances of the embedded cluster")
-	fs.IntVar(&cfg.Clients, "clients", loadgen.DefaultClients, "simulated clients")
-	fs.DurationVar(&cfg.RampUp, "ramp-up", loadgen.DefaultRampUp, "start the clients evenly over this time")
-	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "length of each run, ramp-up included")
-	fs.Float64Var(&cfg.InviteRate, "invite-rate", loadgen.DefaultInviteRate, "invitations per client per minute")
-	fs.DurationVar(&cfg.Timeout, "timeout", client.DefaultAttemptTimeout, "per-attempt timeout of the clients")
+	scenario := addScenarioFlags(fs, cfg)
 	fs.DurationVar(&cfg.PollMaxInterval, "poll-max-interval", 0, "cap of the poll loop's backoff while the server is unreachable (default: the SDK's, or the poll interval when longer)")
-	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "bound of the end phase of each run that waits for queued invitations (default: at least one effective poll interval)")
-	fs.StringArrayVar(&outages, "outage", nil, "fault window of the embedded cluster: [instances=I,J:]MODE:DUR@AT (repeatable)")
-	fs.StringArrayVar(&windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION, e.g. 20s+15s (repeatable)")
-	fs.StringVar(&cfg.Salt, "salt", "", "API checksum salt")
-	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the seeded users")
-	fs.StringVar(&cfg.UserPrefix, "user-prefix", loadgen.DefaultUserPrefix, "seeded users are PREFIX0 … PREFIX(clients-1)")
-	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off in every run (the herd baseline)")
-	fs.BoolVar(&cfg.ConnPerClient, "conn-per-client", false, "give each client its own connection pool, as real desktops have")
-	fs.StringVar(&cfg.Transport, "transport", loadgen.DefaultTransport, "the clients' HTTP transport: lean or net/http")
-	fs.Float64Var(&cfg.PollJitter, "poll-jitter", client.DefaultPollJitter, "± share of jitter on each poll wait, in (0,1]")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the sweep; each run's seed derives from it (0: random, printed)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -112,10 +94,8 @@ func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
 	if fs.NArg() > 0 {
 		return f, usageError{fmt.Errorf("tune: unexpected argument %q (flags only)", fs.Arg(0))}
 	}
-	for _, name := range []string{"clients", "duration", "timeout", "instances", "repeat"} {
-		if fs.Changed(name) && isZero(fs.Lookup(name).Value.String()) {
-			return f, usageError{fmt.Errorf("--%s must be positive", name)}
-		}
+	if fs.Changed("repeat") && f.tc.Repeat == 0 {
+		return f, usageError{errors.New("--repeat must be positive")}
 	}
 	if f.tc.Repeat < 0 {
 		return f, usageError{fmt.Errorf("--repeat %d must be positive", f.tc.Repeat)}
@@ -142,25 +122,8 @@ func configureTune(args []string, stdout, stderr io.Writer) (tuneFlags, error) {
 		}
 		f.tc.SlowDowns = append(f.tc.SlowDowns, sd)
 	}
-	if fs.Changed("invite-rate") && cfg.InviteRate == 0 {
-		cfg.InviteRate = -1 // none, as in a run
-	}
-	if fs.Changed("drain-timeout") && cfg.DrainTimeout == 0 {
-		cfg.DrainTimeout = time.Nanosecond
-	}
-	for _, s := range outages {
-		o, err := loadgen.ParseOutage(s)
-		if err != nil {
-			return f, usageError{fmt.Errorf("--outage: %w", err)}
-		}
-		cfg.Outages = append(cfg.Outages, o)
-	}
-	for _, s := range windows {
-		w, err := loadgen.ParseWindow(s)
-		if err != nil {
-			return f, usageError{fmt.Errorf("--outage-window: %w", err)}
-		}
-		cfg.OutageWindows = append(cfg.OutageWindows, w)
+	if err := scenario.apply(fs); err != nil {
+		return f, err
 	}
 	if len(cfg.Outages) == 0 && len(cfg.OutageWindows) == 0 {
 		return f, usageError{errors.New("tune: the sweep needs an outage to recover from: --outage on the embedded cluster, or --outage-window with --url")}

@@ -209,3 +209,30 @@ func TestTuneFailedRunExit3(t *testing.T) {
 		t.Errorf("the partial table is not printed: %s", stdout)
 	}
 }
+
+// TestTuneReadsTheScenarioAsARun: the scenario's flags mean the same in a
+// sweep as in a run (one definition): --ramp-up 0 starts every client at
+// once (tune read it as the 10 s default), --invite-rate 0 sends none, and
+// --poll-jitter 0 is refused (tune took it as the SDK's default).
+func TestTuneReadsTheScenarioAsARun(t *testing.T) {
+	args := []string{"--clients", "10", "--outage", "down:5s@10s", "--ramp-up", "0", "--invite-rate", "0"}
+	var out, errOut strings.Builder
+	f, err := configureTune(args, &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, _, err := configure(args, &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.tc.Base
+	if b.RampUp != rc.RampUp || b.InviteRate != rc.InviteRate || b.DrainTimeout != rc.DrainTimeout {
+		t.Errorf("tune read ramp-up %v, invite-rate %v, drain-timeout %v; a run %v, %v, %v", b.RampUp, b.InviteRate, b.DrainTimeout, rc.RampUp, rc.InviteRate, rc.DrainTimeout)
+	}
+	if b.RampUp != time.Nanosecond || b.InviteRate != -1 {
+		t.Errorf("--ramp-up 0 --invite-rate 0: ramp-up %v, invite rate %v; want all at once and none", b.RampUp, b.InviteRate)
+	}
+	if _, err := configureTune(append(args, "--poll-jitter", "0"), &out, &errOut); err == nil || !strings.Contains(err.Error(), "--poll-jitter 0") {
+		t.Errorf("tune --poll-jitter 0: %v, want refused as a run refuses it", err)
+	}
+}
