@@ -133,3 +133,53 @@ func BenchmarkBlackHoleCalls(b *testing.B) {
 		b.ReportMetric(worst.Seconds(), "worst-s")
 	}
 }
+
+// TestRealBlackHoleAfterOutage: over real sockets, against [a host that
+// accepts TCP and never answers, a regsim instance], the instance goes
+// down (its port refuses) and the light turns red; when it comes back,
+// the black hole, ejected during the outage, may return on probation. The
+// user's calls still all succeed, and the black hole costs at most one of
+// them before it is ejected again: probation is not a trial per call.
+func TestRealBlackHoleAfterOutage(t *testing.T) {
+	cl, err := regsim.Start(regsim.Config{Instances: 1, Users: 2}, regsim.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := newClient(t, Config{
+		URLs:           []string{newBlackHole(t).url(), cl.URLs()[0]},
+		Username:       "user0",
+		Password:       regsim.DefaultPassword,
+		HTTPClient:     &http.Client{Transport: tr},
+		AttemptTimeout: time.Second, // the outage's calls wait this long on the black hole
+		Seed:           5,
+	})
+	ctx := context.Background()
+	if _, err := c.GetSettings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl.Instance(0).SetFault(regsim.Fault{Down: true})
+	for i := 0; c.State().Level != Red; i++ {
+		if i == 10 {
+			t.Fatalf("still %v after 10 calls with the instance down", c.State().Level)
+		}
+		_, _ = c.GetSettings(ctx)
+	}
+	cl.Instance(0).SetFault(regsim.Fault{})
+	before := c.Stats().Endpoints[0].Requests
+	for i := range 8 {
+		if _, err := c.GetSettings(ctx); err != nil {
+			t.Fatalf("call %d after the recovery: %v", i, err)
+		}
+	}
+	if l := c.State().Level; l != Green {
+		t.Errorf("state %v after the recovery, want Green", l)
+	}
+	bh := c.Stats().Endpoints[0]
+	t.Logf("the black hole since the recovery: %d requests, ejected %v", bh.Requests-before, bh.Ejected)
+	if n := bh.Requests - before; n > 2 || !bh.Ejected {
+		t.Errorf("the black hole after 8 calls since the recovery: %d requests, %+v; want at most the recovering call's and one on probation, then ejected", n, bh)
+	}
+}
