@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/regfleet/regfleet/internal/scope"
 	"github.com/regfleet/regfleet/internal/wire"
 	"github.com/regfleet/regfleet/offline"
 	"golang.org/x/time/rate"
@@ -611,7 +612,10 @@ func New(cfg Config) (*Client, error) {
 		c.ownOutbox = true
 	}
 	c.drainRate = rate.NewLimiter(rate.Limit(vc.DrainRate), 1)
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	// A scope, not context.WithCancel: it keeps no map of the calls'
+	// contexts once they end (memory per client, internal/scope).
+	life := scope.New(context.Background())
+	c.ctx, c.cancel = life, life.Cancel
 	return c, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"time"
 
+	"github.com/regfleet/regfleet/internal/scope"
 	"golang.org/x/time/rate"
 )
 
@@ -41,7 +42,8 @@ func (c *Client) StartPolling(ctx context.Context, handler Handler) error {
 		return ErrNoDevice
 	}
 	l := &pollLoop{c: c, h: handler, p: poller{seen: newIDSet(maxSeen)}}
-	l.ctx, l.cancel = context.WithCancel(ctx) // before l is visible: Close may end it at once
+	life := scope.New(ctx)              // a scope keeps no map of the polls' contexts (internal/scope)
+	l.ctx, l.cancel = life, life.Cancel // before l is visible: Close may end it at once
 	if !c.poll.CompareAndSwap(nil, l) {
 		l.cancel()
 		return ErrPolling

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/regfleet/regfleet/internal/scope"
 )
 
 // core is the logic shared by every outbox: Memory and each StoreOutbox.
@@ -45,7 +47,9 @@ func newCore(st Store, lim limits, now func() time.Time, log *slog.Logger) *core
 	if log == nil {
 		log = discardLogger()
 	}
-	stop, cancel := context.WithCancel(context.Background())
+	// A scope: it keeps no map of the drains' contexts (internal/scope).
+	life := scope.New(context.Background())
+	stop, cancel := life, life.Cancel
 	return &core{
 		st:       st,
 		lim:      lim,
