@@ -53,9 +53,15 @@ func (s *Scope) Done() <-chan struct{} { return s.done }
 // Err is nil until the scope ends, then context.Canceled (Cancel) or the
 // parent's error.
 func (s *Scope) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+	// Without the lock: contexts ask Err on every call, and a receive
+	// from an open channel that nothing was sent on takes none. err is
+	// set before done is closed, and the close is seen after it.
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
 }
 
 // Value returns the parent's value for key.
