@@ -253,6 +253,10 @@ type CallInfo struct {
 	Attempts int           // requests put on the wire (0 when none was)
 	Endpoint string        // redacted base URL of the last attempt, "" when none
 	Err      error         // the call's error, nil on success
+	// Messages is the count of messages in the reply (getmessages). A
+	// reply with as many as the poll asked for (Config.PollMaxMessages)
+	// may have left more on the server.
+	Messages int
 }
 
 // config is the validated Config with defaults applied.

@@ -76,3 +76,43 @@ func TestOnCallReportsEachCall(t *testing.T) {
 		}
 	})
 }
+
+// TestOnCallCountsTheMessages: a poll's CallInfo says how many messages
+// its reply held, so that a reader can tell a full reply (more may wait on
+// the server) from one with room to spare.
+func TestOnCallCountsTheMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 1)
+		ctx := context.Background()
+		sender := newClient(t, testConfig(cl, nil))
+		setup(t, sender)
+		for i := range 3 {
+			if _, err := sender.SendInvitation(ctx, Invitation{SpaceID: "s", Recipient: "user1", Payload: []byte{byte(i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		var polls []int
+		cfg := testConfig(cl, nil)
+		cfg.Username = "user1"
+		cfg.OnCall = func(ci CallInfo) {
+			if ci.Command == "getmessages" {
+				mu.Lock()
+				polls = append(polls, ci.Messages)
+				mu.Unlock()
+			}
+		}
+		recipient := newClient(t, cfg)
+		setup(t, recipient)
+		for _, n := range []int{2, 100} {
+			if _, err := recipient.GetMessages(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(polls) != 2 || polls[0] != 2 || polls[1] != 3 {
+			t.Fatalf("CallInfo.Messages of the polls (max 2, then 100) = %v, want [2 3]", polls)
+		}
+	})
+}

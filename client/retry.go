@@ -100,6 +100,9 @@ func (c *Client) do(ctx context.Context, req *wire.Request) (*wire.Reply, error)
 	reply, cs, err := c.send(ctx, req)
 	c.noteOutcome(req.Command, req.Session != "", err)
 	info := CallInfo{Command: req.Command, Start: start, Due: takeDue(ctx), Duration: time.Since(start), Err: err}
+	if reply != nil {
+		info.Messages = len(reply.Messages)
+	}
 	if cs != nil {
 		info.Attempts = cs.attempts
 		if cs.cur != nil {

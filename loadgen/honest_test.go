@@ -636,3 +636,28 @@ func TestLateRepliesAreCountedOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestFullPollIsNotConclusive: a poll whose reply held as many messages as
+// it asked for may have left an invitation on the server, so it does not
+// turn the invitations accepted before it into lost ones; a poll with room
+// to spare does.
+func TestFullPollIsNotConclusive(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	rec, err := NewRecorder(RecorderConfig{Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sim{e: &engine{rec: rec}}
+	first := start.Add(time.Second)
+	s.onCall(client.CallInfo{Command: "getmessages", Start: first, Duration: time.Millisecond, Messages: 3})
+	full := start.Add(2 * time.Second)
+	s.onCall(client.CallInfo{Command: "getmessages", Start: full, Duration: time.Millisecond, Messages: client.DefaultPollMaxMessages})
+	if got := time.Unix(0, s.lastPoll.Load()); !got.Equal(first) {
+		t.Fatalf("last conclusive poll began %s, want %s: a full reply is not conclusive", got, first)
+	}
+	spare := start.Add(3 * time.Second)
+	s.onCall(client.CallInfo{Command: "getmessages", Start: spare, Duration: time.Millisecond, Messages: client.DefaultPollMaxMessages - 1})
+	if got := time.Unix(0, s.lastPoll.Load()); !got.Equal(spare) {
+		t.Fatalf("last conclusive poll began %s, want %s", got, spare)
+	}
+}

@@ -99,8 +99,10 @@ type sim struct {
 	ob    offline.Manager
 	seq   atomic.Int64
 	trans transport // own transport with ConnPerClient
-	// lastPoll is the start (UnixNano) of the last poll that completed:
-	// an invitation accepted before it and not received is lost.
+	// lastPoll is the start (UnixNano) of the last poll that completed
+	// with room to spare: an invitation accepted before it and not
+	// received is lost. A reply of as many messages as the poll asks for
+	// may have left the invitation on the server: it does not count.
 	lastPoll atomic.Int64
 
 	mu   sync.Mutex // guards the fields below
@@ -240,7 +242,8 @@ func (s *sim) onCall(ci client.CallInfo) {
 		s.e.rec.RecordLag(ci.Due, ci.Start)
 		from = ci.Due
 	}
-	if ci.Command == wire.CmdGetMessages && ci.Err == nil {
+	// The simulated clients poll with the SDK's PollMaxMessages.
+	if ci.Command == wire.CmdGetMessages && ci.Err == nil && ci.Messages < client.DefaultPollMaxMessages {
 		for start := ci.Start.UnixNano(); ; {
 			old := s.lastPoll.Load()
 			if old >= start || s.lastPoll.CompareAndSwap(old, start) {
