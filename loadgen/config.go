@@ -114,6 +114,10 @@ type Config struct {
 	// CommandLine is carried into the report (RunConfig.CommandLine); the
 	// caller redacts secrets.
 	CommandLine []string
+	// TimerSlack is the process's timer slack as the caller set it (on
+	// Linux, cmd/loadgen's --timer-slack), carried into the report; the
+	// package does not change it.
+	TimerSlack time.Duration
 	// Naive switches the clients' jitter and recovery spread off, to show
 	// the thundering herd they prevent.
 	Naive bool

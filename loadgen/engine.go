@@ -444,6 +444,7 @@ func (e *engine) runConfig() RunConfig {
 		Seed:          int64(e.cfg.Seed),
 		SlowDown:      e.cfg.SlowDown.String(),
 		CommandLine:   e.cfg.CommandLine,
+		TimerSlack:    Duration(e.cfg.TimerSlack),
 	}
 	// The clients' settings as they applied them: the SDK's defaults for
 	// what the run left to them, none of the jitter with Naive.

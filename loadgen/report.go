@@ -162,6 +162,10 @@ type RunConfig struct {
 	// SlowDown is the server-directed slow-down after each outage, as
 	// ParseSlowDown reads it; "" for none.
 	SlowDown string `json:"slow_down,omitempty"`
+	// TimerSlack is how late the kernel could let the generator's timers
+	// fire to serve several with one wake-up (Config.TimerSlack); 0 when
+	// the run left the system's.
+	TimerSlack Duration `json:"timer_slack,omitzero"`
 	// CommandLine is the command that ran the run, secrets redacted; it
 	// differs between the shards of one run (their --shard).
 	CommandLine []string `json:"command_line,omitempty"`

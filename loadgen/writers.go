@@ -439,5 +439,8 @@ func settingsLine(c RunConfig) string {
 	if c.Naive {
 		s += "  (naive: jitter and spread off)"
 	}
+	if c.TimerSlack > 0 {
+		s += "  timer slack " + fmtDur(time.Duration(c.TimerSlack)) + " (in the schedule lag and the latencies from due)"
+	}
 	return s
 }

@@ -134,6 +134,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	setTimerSlack(&cfg, stderr) // may execute the program again, with the same arguments
 
 	// The first Ctrl-C ends the run early and still prints the report; a
 	// second one, with the default handler back, ends the program.

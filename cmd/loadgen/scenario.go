@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/regfleet/regfleet/client"
@@ -39,7 +40,29 @@ func addScenarioFlags(fs *pflag.FlagSet, cfg *loadgen.Config) *scenarioFlags {
 	fs.StringArrayVar(&s.windows, "outage-window", nil, "declared outage window of an external cluster (--url): START+DURATION from the run's start, e.g. 20s+15s (repeatable); outages are also detected from the clients' state")
 	fs.BoolVar(&cfg.Naive, "naive", false, "switch the clients' jitter and recovery spread off, to show the herd they prevent")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", loadgen.DefaultDrainTimeout, "bound of the end phase that waits for queued invitations to arrive (left to its default: at least one effective poll interval)")
+	fs.DurationVar(&cfg.TimerSlack, "timer-slack", 0, "Linux: let the kernel fire the generator's timers up to this late, so that one wake-up serves several: less CPU per request, at the cost of this much schedule lag, which counts in the latencies from due (0: the system's, 50µs)")
 	return s
+}
+
+// maxTimerSlack bounds --timer-slack: past it the wake-ups it saves are
+// few, and the lag it adds is the schedule lag target of a run.
+const maxTimerSlack = 10 * time.Millisecond
+
+// setTimerSlack gives the process the timer slack cfg asks for (it may
+// execute the program again to do so, see applyTimerSlack), and sets
+// cfg.TimerSlack to the slack the run has, for the report: the one asked
+// for, or one the process inherited above the system's 50µs; 0 otherwise.
+// A slack that cannot be set is a warning on stderr, not a failure.
+func setTimerSlack(cfg *loadgen.Config, stderr io.Writer) {
+	if cfg.TimerSlack > 0 {
+		if err := applyTimerSlack(cfg.TimerSlack); err != nil {
+			fmt.Fprintf(stderr, "loadgen: warning: %v; the run keeps the system's timer slack\n", err)
+		}
+	}
+	cfg.TimerSlack = 0
+	if cur, err := timerSlack(); err == nil && cur > 50*time.Microsecond {
+		cfg.TimerSlack = cur
+	}
 }
 
 // apply checks the scenario's flags after fs parsed them and turns what
@@ -67,6 +90,12 @@ func (s *scenarioFlags) apply(fs *pflag.FlagSet) error {
 		cfg.DrainTimeout = 0
 	case cfg.DrainTimeout == 0:
 		cfg.DrainTimeout = time.Nanosecond
+	}
+	switch {
+	case cfg.TimerSlack < 0 || cfg.TimerSlack > maxTimerSlack:
+		return usageError{fmt.Errorf("--timer-slack %s: want a duration in [0, %s]", cfg.TimerSlack, maxTimerSlack)}
+	case cfg.TimerSlack > 0 && !timerSlackSupported:
+		return usageError{errors.New("--timer-slack: the timer slack of a process can be set on Linux only")}
 	}
 	for _, v := range s.outages {
 		o, err := loadgen.ParseOutage(v)

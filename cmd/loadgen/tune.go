@@ -152,6 +152,7 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	setTimerSlack(&f.tc.Base, stderr) // may execute the program again, with the same arguments
 	// A second Ctrl-C, with the default handler back, ends the program.
 	stopped := context.AfterFunc(ctx, func() { signal.Reset(os.Interrupt, syscall.SIGTERM) })
 	defer stopped()
