@@ -229,22 +229,27 @@ func newBareClients(b *testing.B, url string, n int, kind string) []*bareClient 
 	for i := range cs {
 		tr := newTransport(kind, &net.Dialer{}, nil, nil, 2, 0, 0)
 		b.Cleanup(tr.CloseIdleConnections)
-		c := &bareClient{hc: &http.Client{Transport: tr}, url: url}
-		rep, err := c.call(b.Context(), &wire.Request{Command: wire.CmdLoginUser, Fields: []wire.Field{
-			{Name: "username", Value: "user" + strconv.Itoa(i)}, {Name: "password", Value: regsim.DefaultPassword}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.session, _ = rep.Get("session")
-		rep, err = c.call(b.Context(), &wire.Request{Command: wire.CmdRegisterDevice, Session: c.session, RequestID: "bench-" + strconv.Itoa(i), Fields: []wire.Field{
-			{Name: "devicename", Value: "bench"}, {Name: "publickey", Value: "pk"}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.dev, _ = rep.Get("deviceid")
-		cs[i] = c
+		cs[i] = &bareClient{hc: &http.Client{Transport: tr}, url: url}
+		cs[i].logIn(b, i)
 	}
 	return cs
+}
+
+// logIn logs c in as user i and registers a device for it.
+func (c *bareClient) logIn(b *testing.B, i int) {
+	b.Helper()
+	rep, err := c.call(b.Context(), &wire.Request{Command: wire.CmdLoginUser, Fields: []wire.Field{
+		{Name: "username", Value: "user" + strconv.Itoa(i)}, {Name: "password", Value: regsim.DefaultPassword}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.session, _ = rep.Get("session")
+	rep, err = c.call(b.Context(), &wire.Request{Command: wire.CmdRegisterDevice, Session: c.session, RequestID: "bench-" + strconv.Itoa(i), Fields: []wire.Field{
+		{Name: "devicename", Value: "bench"}, {Name: "publickey", Value: "pk"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.dev, _ = rep.Get("deviceid")
 }
 
 func (c *bareClient) call(ctx context.Context, r *wire.Request) (*wire.Reply, error) {

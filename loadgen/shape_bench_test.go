@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/regfleet/regfleet/internal/wire"
-	"github.com/regfleet/regfleet/regsim"
 )
 
 // BenchmarkFleetShapeCPU measures what the shape of the load costs, without
@@ -74,20 +73,8 @@ func BenchmarkFleetShapeCPU(b *testing.B) {
 	hc := &http.Client{Transport: shared}
 	cs := make([]*bareClient, clients)
 	for i := range cs {
-		c := &bareClient{hc: hc, url: url}
-		rep, err := c.call(b.Context(), &wire.Request{Command: wire.CmdLoginUser, Fields: []wire.Field{
-			{Name: "username", Value: "user" + strconv.Itoa(i)}, {Name: "password", Value: regsim.DefaultPassword}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.session, _ = rep.Get("session")
-		rep, err = c.call(b.Context(), &wire.Request{Command: wire.CmdRegisterDevice, Session: c.session, RequestID: "shape-" + strconv.Itoa(i), Fields: []wire.Field{
-			{Name: "devicename", Value: "bench"}, {Name: "publickey", Value: "pk"}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.dev, _ = rep.Get("deviceid")
-		cs[i] = c
+		cs[i] = &bareClient{hc: hc, url: url}
+		cs[i].logIn(b, i)
 	}
 	poll := bareCalls(cs)
 	if os.Getenv("LOADGEN_SHAPE_RAW") != "" {
