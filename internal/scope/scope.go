@@ -51,7 +51,9 @@ func (s *Scope) Deadline() (time.Time, bool) { return s.parent.Deadline() }
 func (s *Scope) Done() <-chan struct{} { return s.done }
 
 // Err is nil until the scope ends, then context.Canceled (Cancel) or the
-// parent's error.
+// parent's error. A scope whose parent has ended ends when Err is asked,
+// if the parent's AfterFunc has not ended it yet (it runs on a goroutine
+// of its own), so that Err is never nil after the parent's is not.
 func (s *Scope) Err() error {
 	// Without the lock: contexts ask Err on every call, and a receive
 	// from an open channel that nothing was sent on takes none. err is
@@ -60,12 +62,31 @@ func (s *Scope) Err() error {
 	case <-s.done:
 		return s.err
 	default:
+	}
+	if s.parent.Done() == nil { // a parent that never ends (Background)
 		return nil
 	}
+	if err := s.parent.Err(); err != nil {
+		s.end(err)
+		return s.Err()
+	}
+	return nil
 }
 
-// Value returns the parent's value for key.
-func (s *Scope) Value(key any) any { return s.parent.Value(key) }
+// Value returns the parent's value for key, but for the lookup of the
+// context package's own cancellation state (an *int key that finds a
+// context) once the scope has ended: it would find an ancestor that may
+// not have ended, and context.Cause of the scope would then be nil. Without
+// it, Cause falls back to Err, as for any context of a foreign type.
+func (s *Scope) Value(key any) any {
+	v := s.parent.Value(key)
+	if _, ok := key.(*int); ok {
+		if _, ok := v.(context.Context); ok && s.Err() != nil {
+			return nil
+		}
+	}
+	return v
+}
 
 // AfterFunc arranges for f to run when the scope ends; if it has ended, f
 // runs at once on a goroutine of its own. Stop unregisters f: it returns

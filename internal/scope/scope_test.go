@@ -144,3 +144,30 @@ func TestConcurrentCancelAndDerive(t *testing.T) {
 	defer cancel()
 	<-ctx.Done()
 }
+
+// TestCauseOfAnEndedScope: context.Cause of a canceled scope is
+// context.Canceled even while its parent lives, as for a WithCancel
+// context, and a scope reports its parent's end as soon as Err is asked.
+func TestCauseOfAnEndedScope(t *testing.T) {
+	parent, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	s := New(parent)
+	if context.Cause(s) != nil {
+		t.Fatalf("Cause of a live scope = %v, want nil", context.Cause(s))
+	}
+	s.Cancel()
+	if got := context.Cause(s); !errors.Is(got, context.Canceled) {
+		t.Fatalf("Cause of a canceled scope under a live parent = %v, want context.Canceled", got)
+	}
+
+	s2 := New(parent)
+	cancel(errors.New("parent's cause"))
+	if !errors.Is(s2.Err(), context.Canceled) {
+		t.Fatalf("Err right after the parent's cancel = %v, want context.Canceled", s2.Err())
+	}
+	select {
+	case <-s2.Done():
+	default:
+		t.Fatal("Err reported the end but Done is open")
+	}
+}
