@@ -458,6 +458,8 @@ func configDiff(a, b RunConfig) (field, va, vb string, ok bool) {
 	// Measured by each shard: one that had no poll answered yet saw less.
 	a.EffectivePollInterval, b.EffectivePollInterval = 0, 0
 	a.EffectiveDrainRate, b.EffectiveDrainRate = 0, 0
+	// Measured by each process too: a node's inherited slack may differ.
+	a.TimerSlack, b.TimerSlack = 0, 0
 	a.CommandLine, b.CommandLine = nil, nil
 	if d := ConfigDiff(a, b); len(d) > 0 {
 		return d[0].Field, d[0].A, d[0].B, false

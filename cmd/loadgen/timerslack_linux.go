@@ -25,8 +25,10 @@ func timerSlack() (time.Duration, error) {
 	lowest := time.Duration(-1)
 	for _, t := range tasks {
 		b, err := os.ReadFile("/proc/" + t.Name() + "/timerslack_ns")
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // the thread has ended
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) || errors.Is(err, fs.ErrPermission) {
+			// The thread has ended, or it is not the calling thread and
+			// the process lacks CAP_SYS_NICE: the others are the measure.
+			continue
 		}
 		if err != nil {
 			return 0, err
