@@ -254,8 +254,9 @@ type CallInfo struct {
 	Endpoint string        // redacted base URL of the last attempt, "" when none
 	Err      error         // the call's error, nil on success
 	// Messages is the count of messages in the reply (getmessages). A
-	// reply with as many as the poll asked for (Config.PollMaxMessages)
-	// may have left more on the server.
+	// reply with as many as the call asked for (GetMessages' max; the
+	// poll loop's Config.PollMaxMessages) may have left more on the
+	// server.
 	Messages int
 }
 

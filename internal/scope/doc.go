@@ -7,5 +7,7 @@
 // running ten thousand clients pays ten thousand times. Contexts derived
 // from a Scope register with it through its AfterFunc method, which the
 // context package uses for a parent that is not one of its own types, and
-// unregister when they end; the scope itself holds only a list head.
+// unregister when they end; the scope itself holds a list head, its Done
+// channel, and (for a parent that can end) its registration with the
+// parent.
 package scope

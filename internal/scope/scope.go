@@ -14,9 +14,10 @@ type Scope struct {
 	done   chan struct{}
 	unhook func() bool // stops the parent's AfterFunc; nil without one
 
-	mu   sync.Mutex
-	err  error
-	head *waiter // the functions to run when the scope ends
+	mu       sync.Mutex
+	err      error
+	canceled bool    // ended by Cancel, not by the parent
+	head     *waiter // the functions to run when the scope ends
 }
 
 // waiter is one function registered with AfterFunc, in a doubly linked
@@ -35,14 +36,17 @@ func New(parent context.Context) *Scope {
 		// Under the lock: when parent has ended, end runs at once on
 		// another goroutine and reads unhook.
 		s.mu.Lock()
-		s.unhook = context.AfterFunc(parent, func() { s.end(parent.Err()) })
+		s.unhook = context.AfterFunc(parent, func() { s.end(parent.Err(), false) })
 		s.mu.Unlock()
+		if err := parent.Err(); err != nil {
+			s.end(err, false) // at once, not when the AfterFunc's goroutine runs
+		}
 	}
 	return s
 }
 
 // Cancel ends the scope with context.Canceled, unless it has ended.
-func (s *Scope) Cancel() { s.end(context.Canceled) }
+func (s *Scope) Cancel() { s.end(context.Canceled, true) }
 
 // Deadline returns the parent's deadline.
 func (s *Scope) Deadline() (time.Time, bool) { return s.parent.Deadline() }
@@ -67,7 +71,7 @@ func (s *Scope) Err() error {
 		return nil
 	}
 	if err := s.parent.Err(); err != nil {
-		s.end(err)
+		s.end(err, false)
 		return s.Err()
 	}
 	return nil
@@ -75,17 +79,26 @@ func (s *Scope) Err() error {
 
 // Value returns the parent's value for key, but for the lookup of the
 // context package's own cancellation state (an *int key that finds a
-// context) once the scope has ended: it would find an ancestor that may
-// not have ended, and context.Cause of the scope would then be nil. Without
-// it, Cause falls back to Err, as for any context of a foreign type.
+// context) once Cancel has ended the scope: it would find an ancestor
+// that has not ended, or that ends later with a cause of its own, and
+// context.Cause of the scope would be that ancestor's. Without it, Cause
+// falls back to Err. A scope its parent ended passes the lookup on, so
+// that Cause is the parent's cause, as for a WithCancel context.
 func (s *Scope) Value(key any) any {
 	v := s.parent.Value(key)
 	if _, ok := key.(*int); ok {
-		if _, ok := v.(context.Context); ok && s.Err() != nil {
+		if _, ok := v.(context.Context); ok && s.Err() != nil && s.endedByCancel() {
 			return nil
 		}
 	}
 	return v
+}
+
+// endedByCancel reports whether Cancel, not the parent, ended the scope.
+func (s *Scope) endedByCancel() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canceled
 }
 
 // AfterFunc arranges for f to run when the scope ends; if it has ended, f
@@ -129,13 +142,13 @@ func (s *Scope) AfterFunc(f func()) (stop func() bool) {
 }
 
 // end ends the scope with err and runs the registered functions, once.
-func (s *Scope) end(err error) {
+func (s *Scope) end(err error, canceled bool) {
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
 		return
 	}
-	s.err = err
+	s.err, s.canceled = err, canceled
 	list := s.head
 	s.head = nil
 	for w := list; w != nil; w = w.next {

@@ -171,3 +171,25 @@ func TestCauseOfAnEndedScope(t *testing.T) {
 		t.Fatal("Err reported the end but Done is open")
 	}
 }
+
+// TestCauseOfTheParent: a scope its parent ended has the parent's cause,
+// and so do its children, as under a WithCancel context; a scope created
+// under an ended parent is ended when New returns.
+func TestCauseOfTheParent(t *testing.T) {
+	why := errors.New("the parent's cause")
+	parent, cancel := context.WithCancelCause(context.Background())
+	s := New(parent)
+	child, cancelChild := context.WithCancel(s)
+	defer cancelChild()
+	cancel(why)
+	<-child.Done()
+	if !errors.Is(context.Cause(s), why) || !errors.Is(context.Cause(child), why) {
+		t.Fatalf("Cause of the scope %v, of its child %v, want %v", context.Cause(s), context.Cause(child), why)
+	}
+	late := New(parent)
+	select {
+	case <-late.Done():
+	default:
+		t.Fatal("a scope of an ended parent is not ended when New returns")
+	}
+}
