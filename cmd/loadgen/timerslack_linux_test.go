@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTimerSlackReachesEveryThread runs the built program with
@@ -24,13 +25,19 @@ func TestTimerSlackReachesEveryThread(t *testing.T) {
 	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// Without the flag the report gives the slack the program inherits
+	// (this test's, on a machine that sets one) when it is not the usual.
+	inherited := 0.0
+	if cur, err := timerSlack(); err == nil && cur > 50*time.Microsecond {
+		inherited = cur.Seconds()
+	}
 	for _, tc := range []struct {
 		args []string
 		want float64 // timer_slack in the report, seconds
 		text string  // in the text report, "" for none
 	}{
 		{[]string{"--timer-slack", "1ms"}, 0.001, "timer slack 1ms (in the schedule lag and the latencies from due)"},
-		{nil, 0, ""},
+		{nil, inherited, ""},
 	} {
 		out := filepath.Join(dir, "run.json")
 		args := append([]string{"--clients", "10", "--duration", "2s", "--ramp-up", "500ms", "--progress", "off", "--out", out}, tc.args...)
@@ -53,6 +60,9 @@ func TestTimerSlackReachesEveryThread(t *testing.T) {
 		}
 		if r.Config.TimerSlack != tc.want {
 			t.Errorf("loadgen %v: report's timer_slack %v, want %v", tc.args, r.Config.TimerSlack, tc.want)
+		}
+		if tc.args == nil && inherited != 0 {
+			continue // the text report names the inherited slack
 		}
 		if got := strings.Contains(string(stdout), "timer slack"); got != (tc.text != "") || tc.text != "" && !strings.Contains(string(stdout), tc.text) {
 			t.Errorf("loadgen %v: text report says timer slack: %v, want %q", tc.args, got, tc.text)
