@@ -69,3 +69,27 @@ func TestTimerSlackReachesEveryThread(t *testing.T) {
 		}
 	}
 }
+
+// TestTimerSlackInATest: run called from a test with --timer-slack does not
+// execute the test binary again (which would run the tests in its place):
+// the run goes on with the slack it has, and says so on stderr.
+func TestTimerSlackInATest(t *testing.T) {
+	if os.Getenv(slackExecEnv) != "" {
+		t.Fatalf("%s is set: the test binary executed itself again", slackExecEnv)
+	}
+	cur, err := timerSlack()
+	if err != nil {
+		t.Skipf("no timer slack to read: %v", err)
+	}
+	if cur == time.Millisecond {
+		t.Skip("the test already runs with 1ms of slack")
+	}
+	out := filepath.Join(t.TempDir(), "run.json")
+	code, _, stderr := runCLI(t, "--clients", "5", "--duration", "1s", "--ramp-up", "200ms", "--progress", "off", "--timer-slack", "1ms", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if want := "--timer-slack: a test does not execute itself again"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not say %q:\n%s", want, stderr)
+	}
+}
