@@ -144,8 +144,26 @@ func printThresholds(w io.Writer, results []loadgen.Result) error {
 // directory, or its directory is missing or not writable (tried by
 // creating and removing a temporary file there).
 func checkWritable(path string) error {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
 		return errors.New("is a directory")
+	case err == nil && !st.Mode().IsRegular():
+		// A device or a pipe (/dev/null, /dev/stdout) is written in
+		// place: it must open for writing, its directory need not be
+		// writable. A pipe is not opened here: it would wait for a reader.
+		if st.Mode()&os.ModeNamedPipe != 0 {
+			return nil
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("cannot write it: %w", err)
+		}
+		return f.Close()
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".loadgen-check-*")
@@ -162,8 +180,13 @@ func checkWritable(path string) error {
 }
 
 // writeFile writes rep to path whole or not at all: to a temporary file in
-// the same directory, renamed to path once complete.
+// the same directory, renamed to path once complete. A path that is a
+// device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
+// a rename would put a regular file where it was.
 func writeFile(path string, rep loadgen.Reporter) (err error) {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
+		return writeInPlace(path, rep)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -185,6 +208,26 @@ func writeFile(path string, rep loadgen.Reporter) (err error) {
 		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeInPlace writes rep to the device or pipe at path.
+func writeInPlace(path string, rep loadgen.Reporter) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	bw := bufio.NewWriter(f)
+	err = rep(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
