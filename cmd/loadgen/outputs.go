@@ -67,7 +67,7 @@ func checkOutputs(files []outputFile) error {
 		if err != nil {
 			return usageError{fmt.Errorf("--%s %s: %w", f.flag, f.path, err)}
 		}
-		if other, ok := seen[abs]; ok {
+		if other, ok := seen[abs]; ok && !resolveOut(f.path).inPlace { // /dev/null twice is fine
 			return usageError{fmt.Errorf("--%s and --%s name the same file %s", other, f.flag, f.path)}
 		}
 		seen[abs] = f.flag
@@ -142,30 +142,20 @@ func printThresholds(w io.Writer, results []loadgen.Result) error {
 
 // checkWritable reports why a file cannot be written at path: it is a
 // directory, or its directory is missing or not writable (tried by
-// creating and removing a temporary file there).
+// creating and removing a temporary file there); a device, a pipe or a
+// descriptor (see resolveOut) must be writable itself.
 func checkWritable(path string) error {
-	st, err := os.Stat(path)
-	switch {
-	case err == nil && st.IsDir():
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return errors.New("is a directory")
-	case err == nil && !st.Mode().IsRegular():
-		// A device or a pipe (/dev/null, /dev/stdout) is written in
-		// place: it must open for writing, its directory need not be
-		// writable. A pipe is not opened here: it would wait for a reader.
-		if st.Mode()&os.ModeNamedPipe != 0 {
-			return nil
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
+	}
+	t := resolveOut(path)
+	if t.inPlace {
+		if err := canWriteInPlace(t.path); err != nil {
 			return fmt.Errorf("cannot write it: %w", err)
 		}
-		return f.Close()
+		return nil
 	}
-	dir := filepath.Dir(path)
+	dir := filepath.Dir(t.path)
 	f, err := os.CreateTemp(dir, ".loadgen-check-*")
 	if err != nil {
 		var pe *os.PathError
@@ -180,14 +170,16 @@ func checkWritable(path string) error {
 }
 
 // writeFile writes rep to path whole or not at all: to a temporary file in
-// the same directory, renamed to path once complete. A path that is a
-// device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place:
-// a rename would put a regular file where it was.
+// the same directory as the file path names (through its symbolic links),
+// renamed to it once complete. A device, a pipe or a descriptor
+// (/dev/null, /dev/stdout, a FIFO) is written in place: a rename would put
+// a regular file where it was.
 func writeFile(path string, rep loadgen.Reporter) (err error) {
-	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
-		return writeInPlace(path, rep)
+	t := resolveOut(path)
+	if t.inPlace {
+		return writeInPlace(path, t, rep)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	f, err := os.CreateTemp(filepath.Dir(t.path), "."+filepath.Base(t.path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -207,24 +199,29 @@ func writeFile(path string, rep loadgen.Reporter) (err error) {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, t.path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
 
-// writeInPlace writes rep to the device or pipe at path.
-func writeInPlace(path string, rep loadgen.Reporter) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+// writeInPlace writes rep to t, a device, a pipe or a descriptor, named
+// path on the command line.
+func writeInPlace(path string, t outTarget, rep loadgen.Reporter) error {
+	w, closeIt, err := openInPlace(t)
 	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	bw := bufio.NewWriter(f)
+	bw := bufio.NewWriter(w)
 	err = rep(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := closeIt(); err == nil {
 		err = cerr
 	}
 	if err != nil {

@@ -16,15 +16,8 @@ import (
 // threads started before main (which a prctl in main cannot reach) have it
 // too: the program executed itself again with the slack.
 func TestTimerSlackReachesEveryThread(t *testing.T) {
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "loadgen")
-	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLoadgen(t, dir)
 	// Without the flag the report gives the slack the program inherits
 	// (this test's, on a machine that sets one) when it is not the usual.
 	inherited := 0.0
