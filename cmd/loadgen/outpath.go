@@ -29,12 +29,12 @@ type outTarget struct {
 func resolveOut(path string) outTarget {
 	p := path
 	for range 40 {
+		if fd, ok := descriptor(p); ok {
+			return outTarget{path: p, inPlace: true, fd: fd}
+		}
 		fi, err := os.Lstat(p)
 		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
 			break
-		}
-		if fd, ok := descriptor(p); ok {
-			return outTarget{path: p, inPlace: true, fd: fd}
 		}
 		link, err := os.Readlink(p)
 		if err != nil {
@@ -44,9 +44,6 @@ func resolveOut(path string) outTarget {
 			link = filepath.Join(filepath.Dir(p), link)
 		}
 		p = link
-	}
-	if fd, ok := descriptor(p); ok {
-		return outTarget{path: p, inPlace: true, fd: fd}
 	}
 	if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
 		return outTarget{path: p, inPlace: true, fd: -1}

@@ -63,11 +63,12 @@ func checkOutputs(files []outputFile) error {
 		if f.path == "" {
 			continue
 		}
-		abs, err := filepath.Abs(f.path)
+		t := resolveOut(f.path) // through symbolic links: a link and its target are one file
+		abs, err := filepath.Abs(t.path)
 		if err != nil {
 			return usageError{fmt.Errorf("--%s %s: %w", f.flag, f.path, err)}
 		}
-		if other, ok := seen[abs]; ok && !resolveOut(f.path).inPlace { // /dev/null twice is fine
+		if other, ok := seen[abs]; ok && !t.inPlace { // /dev/null twice is fine
 			return usageError{fmt.Errorf("--%s and --%s name the same file %s", other, f.flag, f.path)}
 		}
 		seen[abs] = f.flag
@@ -151,18 +152,14 @@ func checkWritable(path string) error {
 	t := resolveOut(path)
 	if t.inPlace {
 		if err := canWriteInPlace(t.path); err != nil {
-			return fmt.Errorf("cannot write it: %w", err)
+			return fmt.Errorf("cannot write it: %w", withoutPath(err))
 		}
 		return nil
 	}
 	dir := filepath.Dir(t.path)
 	f, err := os.CreateTemp(dir, ".loadgen-check-*")
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("cannot write in %s: %w", dir, err)
+		return fmt.Errorf("cannot write in %s: %w", dir, withoutPath(err))
 	}
 	name := f.Name()
 	f.Close()
@@ -210,11 +207,7 @@ func writeFile(path string, rep loadgen.Reporter) (err error) {
 func writeInPlace(path string, t outTarget, rep loadgen.Reporter) error {
 	w, closeIt, err := openInPlace(t)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, withoutPath(err))
 	}
 	bw := bufio.NewWriter(w)
 	err = rep(bw)
@@ -228,6 +221,16 @@ func writeInPlace(path string, t outTarget, rep loadgen.Reporter) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// withoutPath is err without the *os.PathError around it, for a message
+// that names the path already.
+func withoutPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // reportNames returns the names a threshold may name for reports rs: the

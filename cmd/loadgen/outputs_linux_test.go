@@ -191,3 +191,22 @@ func TestResolveOut(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputsThroughALinkAreOneFile: two flags naming one file, once
+// through a symbolic link, are refused before the run; one device twice is
+// not.
+func TestOutputsThroughALinkAreOneFile(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "run.json")
+	link := filepath.Join(dir, "latest.json")
+	if err := os.Symlink("run.json", link); err != nil {
+		t.Fatal(err)
+	}
+	err := checkOutputs([]outputFile{{flag: "out", path: link}, {flag: "html", path: target}})
+	if err == nil || !strings.Contains(err.Error(), "--out and --html name the same file") {
+		t.Errorf("a link and its target: %v, want them named the same file", err)
+	}
+	if err := checkOutputs([]outputFile{{flag: "out", path: os.DevNull}, {flag: "html", path: os.DevNull}}); err != nil {
+		t.Errorf("%s twice: %v", os.DevNull, err)
+	}
+}
